@@ -1,0 +1,90 @@
+"""HTTP views of the chat app: validate with a serializer, call one service, render the result."""
+
+import uuid
+from http import HTTPStatus
+
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from chat import selectors, services
+from chat.errors import ChatError
+from chat.serializers import (
+    CloseConversationDataSerializer,
+    ConversationDetailSerializer,
+    ConversationListItemSerializer,
+    ConversationListQuerySerializer,
+    MessageReceiptSerializer,
+    NewConversationDataSerializer,
+    NewMessageDataSerializer,
+    WebhookEnvelopeSerializer,
+)
+from chat.services import MessageReceipt
+from chat.webhook import webhook_body_read
+
+# One entry per event type: the serializer of its `data`, the service it calls, and its success status.
+WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], object, HTTPStatus]] = {
+    "NEW_CONVERSATION": (NewConversationDataSerializer, services.conversation_create, HTTPStatus.CREATED),
+    "NEW_MESSAGE": (NewMessageDataSerializer, services.message_receive, HTTPStatus.ACCEPTED),
+    "CLOSE_CONVERSATION": (CloseConversationDataSerializer, services.conversation_close, HTTPStatus.OK),
+}
+
+
+class WebhookApi(APIView):
+    # The body is read raw: the signature covers the exact bytes, and a missing Content-Type is not an error.
+    parser_classes = []
+
+    def post(self, request: Request) -> Response:
+        payload = webhook_body_read(request)
+        if not isinstance(payload, dict):
+            raise ChatError("invalid_payload", "The body must be a JSON object.")
+        envelope = WebhookEnvelopeSerializer(data=payload)
+        envelope.is_valid(raise_exception=True)
+        event_type = envelope.validated_data["type"]
+        if event_type not in WEBHOOK_EVENTS:
+            raise ChatError(
+                "unknown_event_type",
+                f"Unknown event type {event_type!r}; expected one of {', '.join(WEBHOOK_EVENTS)}.",
+                errors={"type": [f"Unknown event type {event_type!r}."]},
+            )
+        data_serializer_class, service, success_status = WEBHOOK_EVENTS[event_type]
+        data = data_serializer_class(data=envelope.validated_data["data"])
+        if not data.is_valid():
+            raise serializers.ValidationError({"data": data.errors})
+        result = service(**data.validated_data, event_at=envelope.validated_data["timestamp"])
+
+        if isinstance(result, MessageReceipt):
+            status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
+            return Response(MessageReceiptSerializer(result).data, status=status)
+        conversation = selectors.conversation_get(conversation_id=result.id)
+        return Response(ConversationDetailSerializer(conversation).data, status=success_status)
+
+
+class ConversationDetailApi(APIView):
+    def get(self, request: Request, conversation_id: str) -> Response:
+        try:
+            parsed_id = uuid.UUID(conversation_id)
+        except ValueError as exc:
+            raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
+        conversation = selectors.conversation_get(conversation_id=parsed_id)
+        if conversation is None:
+            raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
+        return Response(ConversationDetailSerializer(conversation).data)
+
+
+class ConversationPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ConversationListApi(APIView):
+    def get(self, request: Request) -> Response:
+        query = ConversationListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        conversations = selectors.conversation_list(status=query.validated_data.get("status"))
+        paginator = ConversationPagination()
+        page = paginator.paginate_queryset(conversations, request, view=self)
+        return paginator.get_paginated_response(ConversationListItemSerializer(page, many=True).data)

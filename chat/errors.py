@@ -1,0 +1,91 @@
+"""The one domain error of the chat app, and the mapping of every API error to a stable JSON body.
+
+Every 4xx/5xx body is `{"code": <stable_snake_case>, "detail": <sentence>, "errors": {field: [...]}}`,
+`errors` only for field problems. The codes are listed in docs/architecture.md and the OpenAPI schema.
+"""
+
+from http import HTTPStatus
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+
+
+class ChatError(Exception):
+    """A request the service understood and refuses: maps to `status` with a stable `code`."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        status: HTTPStatus = HTTPStatus.BAD_REQUEST,
+        errors: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+        self.errors = errors
+
+
+def error_body(code: str, detail: str, errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error dict as `{"data.id": ["..."]}`: one level, dotted paths."""
+    if isinstance(errors, dict):
+        flat: dict[str, list[str]] = {}
+        for key, value in errors.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(errors, list) and errors and all(isinstance(item, str) for item in errors):
+        return {prefix or "non_field_errors": [str(item) for item in errors]}
+    if isinstance(errors, list):
+        flat = {}
+        for index, value in enumerate(errors):
+            flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
+        return flat
+    return {prefix or "non_field_errors": [str(errors)]}
+
+
+# DRF exceptions that reach the handler, with the code each one gets.
+_DRF_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ParseError: "invalid_json",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.NotFound: "not_found",
+    exceptions.Throttled: "throttled",
+    exceptions.AuthenticationFailed: "invalid_signature",
+    exceptions.NotAuthenticated: "invalid_signature",
+    exceptions.PermissionDenied: "permission_denied",
+}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: every error leaves as the stable JSON body; unknown ones stay 500s."""
+    if isinstance(exc, ChatError):
+        return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The sender retries on 503; the transaction was rolled back, so nothing is half-written.
+        return Response(
+            error_body("database_unavailable", "The database is unreachable; retry later."),
+            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        )
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "Not found."), status=HTTPStatus.NOT_FOUND)
+    if isinstance(exc, exceptions.ValidationError):
+        return Response(
+            error_body("invalid_payload", "The payload is invalid.", flatten_errors(exc.detail)),
+            status=HTTPStatus.BAD_REQUEST,
+        )
+    if isinstance(exc, exceptions.APIException):
+        code = _DRF_CODES.get(type(exc), "error")
+        return Response(error_body(code, str(exc.detail)), status=exc.status_code)
+    return None

@@ -1,0 +1,52 @@
+"""Serializer fields that accept exactly JSON's types: DRF's own ones coerce numbers into strings and UUIDs."""
+
+from datetime import UTC, datetime
+
+from rest_framework import serializers
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only, stored as sent (no trimming), and encodable as UTF-8 (no lone surrogates)."""
+
+    default_error_messages = {"not_a_string": "Must be a string."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a JSON string; DRF's field would also take an integer."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """An ISO-8601 string; naive values are UTC (settings.TIME_ZONE) and must fit PostgreSQL and Python in UTC."""
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid", format="ISO-8601")
+        parsed = super().to_internal_value(value)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            self.fail("invalid", format="ISO-8601")
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        try:
+            return super().enforce_timezone(value)
+        except (OverflowError, ValueError):
+            self.fail("invalid", format="ISO-8601")

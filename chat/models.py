@@ -1,0 +1,113 @@
+"""Conversations, their messages, and messages parked while their conversation does not exist yet."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from chat.db import ClockTimestamp
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "OPEN"
+        CLOSED = "CLOSED"
+
+    id = models.UUIDField(primary_key=True)
+    status = models.CharField(max_length=6, choices=Status.choices, default=Status.OPEN)
+    # Event times as the sender stated them; stored, never used for windows.
+    opened_event_at = models.DateTimeField(null=True, blank=True)
+    closed_event_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=ClockTimestamp())
+    # Last change seen by a reader: created, closed, or a reply written.
+    updated_at = models.DateTimeField(db_default=ClockTimestamp())
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # While set and in the future, a reply job for this conversation is queued: the sweep does not dispatch another.
+    reply_lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [models.Index(fields=["-updated_at"], name="conversation_updated_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["OPEN", "CLOSED"]), name="conversation_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="OPEN", closed_at__isnull=True) | Q(status="CLOSED", closed_at__isnull=False),
+                name="conversation_closed_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+
+class Message(models.Model):
+    class Type(models.TextChoices):
+        INBOUND = "INBOUND"
+        OUTBOUND = "OUTBOUND"
+
+    id = models.UUIDField(primary_key=True)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    type = models.CharField(max_length=8, choices=Type.choices)
+    content = models.TextField()
+    # Event time from the payload (for OUTBOUND: when it was generated). Orders the conversation, never a window.
+    timestamp = models.DateTimeField()
+    # Arrival time on the database clock; the group window is measured on it.
+    received_at = models.DateTimeField(db_default=ClockTimestamp())
+    # INBOUND still waiting for its reply.
+    pending = models.BooleanField(default=False)
+    # The OUTBOUND that answered this INBOUND.
+    reply = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers")
+
+    class Meta:
+        ordering = ["timestamp", "received_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "timestamp", "received_at"], name="message_conversation_order_idx"),
+            # The sweep reads only this index: its size is the number of waiting messages, not the table's.
+            models.Index(
+                fields=["conversation", "received_at"],
+                condition=Q(pending=True),
+                name="message_pending_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(type__in=["INBOUND", "OUTBOUND"]), name="message_type_valid"),
+            models.CheckConstraint(condition=Q(type="INBOUND") | Q(pending=False), name="message_outbound_not_pending"),
+            models.CheckConstraint(condition=~Q(content=""), name="message_content_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class PendingMessage(models.Model):
+    """A NEW_MESSAGE whose conversation did not exist when it arrived (SPEC: ORPHAN_TTL)."""
+
+    class State(models.TextChoices):
+        PARKED = "PARKED"
+        ATTACHED = "ATTACHED"
+        EXPIRED = "EXPIRED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    # A plain UUID, not a foreign key: the conversation is exactly what does not exist yet.
+    conversation_id = models.UUIDField()
+    content = models.TextField()
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(db_default=ClockTimestamp())
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PARKED)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_at"]
+        indexes = [
+            models.Index(fields=["conversation_id"], condition=Q(state="PARKED"), name="pending_parked_conv_idx"),
+            models.Index(fields=["received_at"], condition=Q(state="PARKED"), name="pending_parked_age_idx"),
+            models.Index(fields=["resolved_at"], condition=~Q(state="PARKED"), name="pending_resolved_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["PARKED", "ATTACHED", "EXPIRED"]), name="pending_state_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} -> {self.conversation_id} ({self.state})"

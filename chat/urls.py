@@ -1,0 +1,10 @@
+from django.urls import re_path
+
+from chat.apis import ConversationDetailApi, ConversationListApi, WebhookApi
+
+# Every route works with and without its trailing slash: a POST cannot follow a redirect.
+urlpatterns = [
+    re_path(r"^webhook/?$", WebhookApi.as_view(), name="webhook"),
+    re_path(r"^conversations/?$", ConversationListApi.as_view(), name="conversation-list"),
+    re_path(r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"),
+]

@@ -1,0 +1,57 @@
+"""Reading a webhook request body: size limit, optional HMAC signature, JSON."""
+
+import hashlib
+import hmac
+import json
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from rest_framework.request import Request
+
+from chat.errors import ChatError
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def webhook_body_read(request: Request) -> Any:
+    """The request's JSON, after the size limit and (when WEBHOOK_SECRET is set) the signature check."""
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _too_large(limit)
+    try:
+        body = request.body
+    except RequestDataTooBig as exc:
+        raise _too_large(limit) from exc
+    if len(body) > limit:
+        raise _too_large(limit)
+    if settings.WEBHOOK_SECRET:
+        signature_verify(body, request.headers.get(SIGNATURE_HEADER, ""), settings.WEBHOOK_SECRET)
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ChatError("invalid_json", "The body is not valid UTF-8 JSON.") from exc
+
+
+def signature_verify(body: bytes, header: str, secret: str) -> None:
+    """`sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time; raises ChatError 401."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), header.strip().lower().encode()):
+        raise ChatError(
+            "invalid_signature",
+            f"Missing or wrong {SIGNATURE_HEADER} header.",
+            status=HTTPStatus.UNAUTHORIZED,
+        )
+
+
+def _too_large(limit: int) -> ChatError:
+    return ChatError(
+        "payload_too_large",
+        f"The body is larger than {limit} bytes.",
+        status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    )
