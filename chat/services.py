@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 
 from chat.db import ClockTimestamp
 from chat.errors import ChatError
@@ -112,9 +112,7 @@ def message_receive(
         if _violated_constraint(exc) not in {"chat_message_pkey", "chat_pendingmessage_pkey"}:
             raise
         return _message_duplicate(message_id, conversation_id, content)
-    logger.info(
-        "message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)}
-    )
+    logger.info("message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
     return MessageReceipt(message_id, conversation_id, MessageReceipt.STORED)
 
 
@@ -135,6 +133,13 @@ def parked_messages_attach(*, conversation_ids: list[uuid.UUID] | None = None, w
         rows = list(parked.select_for_update(skip_locked=not wait_for_locks))
         if not rows:
             return 0
+        # Like a NEW_MESSAGE, hold FOR SHARE on the conversations, so a reply job running now either sees
+        # these messages or runs after them.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE",
+                [list({row.conversation_id for row in rows})],
+            )
         Message.objects.bulk_create(
             [
                 Message(
@@ -169,9 +174,7 @@ def _message_park(
     existing = PendingMessage.objects.filter(id=message_id).first()
     if existing is not None:
         return _parked_duplicate(existing, conversation_id, content)
-    PendingMessage.objects.create(
-        id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at
-    )
+    PendingMessage.objects.create(id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at)
     logger.info("message parked", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
     return MessageReceipt(message_id, conversation_id, MessageReceipt.PARKED)
 

@@ -6,5 +6,7 @@ from chat.apis import ConversationDetailApi, ConversationListApi, WebhookApi
 urlpatterns = [
     re_path(r"^webhook/?$", WebhookApi.as_view(), name="webhook"),
     re_path(r"^conversations/?$", ConversationListApi.as_view(), name="conversation-list"),
-    re_path(r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"),
+    re_path(
+        r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"
+    ),
 ]

@@ -74,7 +74,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -108,6 +108,8 @@ REPLY_LEASE_SECONDS = env.float("REPLY_LEASE_SECONDS", default=15.0)
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
 # /healthz reports the sweeper unhealthy when the last sweep is older than this.
 SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=5.0)
+# Failure drills only: a reply job sleeps this long inside its transaction, so a test can kill it mid-job.
+REPLY_JOB_DRILL_DELAY_SECONDS = env.float("REPLY_JOB_DRILL_DELAY_SECONDS", default=0.0)
 
 # --- Webhook
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
@@ -130,6 +132,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=10)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=20)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep Django's JSON logging in the worker instead of Celery's plain text.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = min(1.0, SWEEP_INTERVAL_SECONDS)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

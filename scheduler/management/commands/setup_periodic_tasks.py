@@ -1,0 +1,68 @@
+"""Upsert the periodic tasks of the engine by name. Runs on every deploy; running it twice changes nothing.
+
+An existing task keeps the interval and the enabled flag that ops may have set in the admin; pass
+--reset-schedule to bring the interval back to the environment's value (SWEEP_INTERVAL_SECONDS).
+"""
+
+import math
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+SWEEP_TASK_NAME = "Sweep: attach, expire and dispatch reply groups"
+PURGE_TASK_NAME = "Purge old parked messages"
+
+
+def interval_schedule(seconds: float) -> IntervalSchedule:
+    """An interval of `seconds`; sub-second or fractional values are stored in microseconds."""
+    if seconds >= 1 and float(seconds).is_integer():
+        every, period = int(seconds), IntervalSchedule.SECONDS
+    else:
+        every, period = round(seconds * 1_000_000), IntervalSchedule.MICROSECONDS
+    schedule, _ = IntervalSchedule.objects.get_or_create(every=every, period=period)
+    return schedule
+
+
+class Command(BaseCommand):
+    help = "Create or update the sweep and purge periodic tasks (django-celery-beat)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--reset-schedule",
+            action="store_true",
+            help="Also reset the interval of existing tasks to the environment's values.",
+        )
+
+    @transaction.atomic
+    def handle(self, *args, reset_schedule: bool = False, **options):
+        sweep_interval = settings.SWEEP_INTERVAL_SECONDS
+        self._upsert(
+            SWEEP_TASK_NAME,
+            task="scheduler.sweep",
+            interval=interval_schedule(sweep_interval),
+            # A sweep that waited in the queue for two intervals is stale: the next one is already on its way.
+            expire_seconds=max(1, math.ceil(2 * sweep_interval)),
+            reset_schedule=reset_schedule,
+        )
+        self._upsert(
+            PURGE_TASK_NAME,
+            task="scheduler.parked_messages_purge",
+            interval=interval_schedule(24 * 60 * 60),
+            expire_seconds=60 * 60,
+            reset_schedule=reset_schedule,
+        )
+
+    def _upsert(self, name: str, *, task: str, interval, expire_seconds: int, reset_schedule: bool) -> None:
+        periodic, created = PeriodicTask.objects.get_or_create(
+            name=name,
+            defaults={"task": task, "interval": interval, "expire_seconds": expire_seconds},
+        )
+        if not created:
+            periodic.task = task
+            periodic.expire_seconds = expire_seconds
+            if reset_schedule or (periodic.interval is None and periodic.crontab is None):
+                periodic.interval, periodic.crontab = interval, None
+            periodic.save()
+        self.stdout.write(f"{'created' if created else 'updated'}: {name} ({periodic.interval or periodic.crontab})")
