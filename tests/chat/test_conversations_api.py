@@ -1,0 +1,151 @@
+import uuid
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+
+from chat.models import Conversation, Message
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("suffix", ["/", ""])
+def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, suffix):
+    message = MessageFactory(content="Oi")
+
+    response = api.get(f"/conversations/{message.conversation_id}{suffix}")
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert body["id"] == str(message.conversation_id)
+    assert body["status"] == "OPEN"
+    assert {"created_at", "updated_at"} <= body.keys()
+    assert body["messages"] == [
+        {
+            "id": str(message.id),
+            "type": "INBOUND",
+            "content": "Oi",
+            "timestamp": "2025-06-04T14:20:00Z",
+            "received_at": body["messages"][0]["received_at"],
+            "pending": True,
+            "reply_id": None,
+        }
+    ]
+
+
+@pytest.mark.parametrize("conversation_id", [str(uuid.uuid4()), "not-a-uuid", "123", "%20"])
+def test_detail_of_unknown_or_malformed_id_is_404(api, conversation_id):
+    response = api.get(f"/conversations/{conversation_id}/")
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
+
+
+def test_messages_are_ordered_by_timestamp_then_arrival(api):
+    conversation = ConversationFactory()
+    later = MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=10))
+    first_arrival = MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME)
+    second_arrival = MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME)
+    earliest = MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME - timedelta(seconds=10))
+
+    response = api.get(f"/conversations/{conversation.id}/")
+
+    ids = [m["id"] for m in response.json()["messages"]]
+    assert ids == [str(m.id) for m in (earliest, first_arrival, second_arrival, later)]
+
+
+@pytest.mark.parametrize("message_count", [1, 50])
+def test_detail_takes_two_queries_whatever_the_message_count(api, django_assert_num_queries, message_count):
+    conversation = ConversationFactory()
+    MessageFactory.create_batch(message_count, conversation=conversation)
+
+    with django_assert_num_queries(2):
+        response = api.get(f"/conversations/{conversation.id}/")
+
+    assert len(response.json()["messages"]) == message_count
+
+
+def test_list_is_paginated_newest_activity_first(api):
+    conversations = ConversationFactory.create_batch(3)
+    Conversation.objects.filter(id=conversations[0].id).update(updated_at=EXAMPLE_TIME + timedelta(days=900))
+    MessageFactory(conversation=conversations[0])
+
+    response = api.get("/conversations/?page_size=2")
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert body["count"] == 3
+    assert len(body["results"]) == 2
+    assert body["next"] is not None
+    assert body["results"][0]["id"] == str(conversations[0].id)
+    assert body["results"][0]["message_count"] == 1
+    assert body["results"][0]["pending_count"] == 1
+
+
+def test_list_takes_two_queries(api, django_assert_num_queries):
+    for conversation in ConversationFactory.create_batch(5):
+        MessageFactory.create_batch(3, conversation=conversation)
+
+    with django_assert_num_queries(2):
+        response = api.get("/conversations")
+
+    assert len(response.json()["results"]) == 5
+
+
+@pytest.mark.parametrize("status", ["OPEN", "CLOSED"])
+def test_list_filters_by_status(api, status):
+    ConversationFactory()
+    ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
+
+    response = api.get(f"/conversations/?status={status}")
+
+    assert [c["status"] for c in response.json()["results"]] == [status]
+
+
+def test_list_with_unknown_status_is_400(api):
+    response = api.get("/conversations/?status=ARCHIVED")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "invalid_payload"
+    assert "status" in response.json()["errors"]
+
+
+def test_list_page_out_of_range_is_404(api):
+    response = api.get("/conversations/?page=99")
+
+    assert response.status_code == HTTPStatus.NOT_FOUND
+    assert response.json()["code"] == "not_found"
+
+
+def test_outbound_reply_is_linked_from_the_messages_it_answers(api):
+    inbound = MessageFactory(pending=False)
+    reply = MessageFactory(
+        conversation=inbound.conversation, type=Message.Type.OUTBOUND, pending=False, content="Mensagens recebidas:\n"
+    )
+    Message.objects.filter(id=inbound.id).update(reply=reply)
+
+    messages = api.get(f"/conversations/{inbound.conversation_id}/").json()["messages"]
+
+    assert messages[0]["reply_id"] == str(reply.id)
+    assert messages[1]["type"] == "OUTBOUND"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_answers_503_when_the_database_is_unreachable(webhook):
+    """A real unreachable database (a closed port), not a mock: 503 with a stable code, nothing written."""
+    from tests.helpers import new_conversation
+
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        response = webhook.post(new_conversation(uuid.uuid4()))
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["code"] == "database_unavailable"
+    assert Conversation.objects.count() == 0

@@ -1,0 +1,298 @@
+"""Every success row and every business-rule 400 of SPEC section 2, through the full Django stack."""
+
+import uuid
+from http import HTTPStatus
+
+import pytest
+
+from chat.models import Conversation, Message, PendingMessage
+from tests.factories import ConversationFactory, MessageFactory, PendingMessageFactory
+from tests.helpers import age_rows, close_conversation, new_conversation, new_message
+
+pytestmark = pytest.mark.django_db
+
+
+def test_new_conversation_creates_open_conversation(webhook):
+    conversation_id = uuid.uuid4()
+
+    response = webhook.post(new_conversation(conversation_id))
+
+    assert response.status_code == HTTPStatus.CREATED
+    body = response.json()
+    assert body["id"] == str(conversation_id)
+    assert body["status"] == "OPEN"
+    assert body["messages"] == []
+    assert {"created_at", "updated_at"} <= body.keys()
+    assert Conversation.objects.get(id=conversation_id).status == Conversation.Status.OPEN
+
+
+def test_new_conversation_with_existing_id_is_400(webhook):
+    conversation = ConversationFactory()
+
+    response = webhook.post(new_conversation(conversation.id))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "conversation_exists"
+    assert Conversation.objects.count() == 1
+
+
+def test_new_message_is_accepted_and_stored_pending(webhook):
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+
+    response = webhook.post(new_message(message_id, conversation.id, "Oi!"))
+
+    assert response.status_code == HTTPStatus.ACCEPTED
+    assert response.json() == {"id": str(message_id), "conversation_id": str(conversation.id), "outcome": "stored"}
+    message = Message.objects.get(id=message_id)
+    assert (message.type, message.content, message.pending) == (Message.Type.INBOUND, "Oi!", True)
+    assert message.timestamp.isoformat() == "2025-06-04T14:20:00+00:00"
+
+
+def test_new_message_keeps_content_exactly_as_sent(webhook):
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    content = "  espaços, acentos e emoji 🏠\n"
+
+    webhook.post(new_message(message_id, conversation.id, content))
+
+    assert Message.objects.get(id=message_id).content == content
+
+
+def test_new_message_for_unknown_conversation_is_parked(webhook):
+    message_id, conversation_id = uuid.uuid4(), uuid.uuid4()
+
+    response = webhook.post(new_message(message_id, conversation_id))
+
+    assert response.status_code == HTTPStatus.ACCEPTED
+    assert response.json()["outcome"] == "parked"
+    parked = PendingMessage.objects.get(id=message_id)
+    assert (parked.conversation_id, parked.state) == (conversation_id, PendingMessage.State.PARKED)
+    assert not Message.objects.filter(id=message_id).exists()
+
+
+def test_new_message_to_closed_conversation_is_400(webhook):
+    conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at="2025-06-04T14:25:00Z")
+
+    response = webhook.post(new_message(uuid.uuid4(), conversation.id))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "conversation_closed"
+    assert Message.objects.count() == 0
+
+
+def test_exact_redelivery_is_200_without_effect(webhook):
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    webhook.post(new_message(message_id, conversation.id, "Oi"))
+
+    response = webhook.post(new_message(message_id, conversation.id, "Oi"))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["outcome"] == "duplicate"
+    assert Message.objects.filter(conversation=conversation).count() == 1
+
+
+def test_redelivery_of_answered_message_after_close_is_still_200(webhook):
+    message = MessageFactory(pending=False)
+    webhook.post(close_conversation(message.conversation_id))
+
+    response = webhook.post(new_message(message.id, message.conversation_id, message.content))
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["outcome"] == "duplicate"
+
+
+def test_redelivery_of_parked_message_is_200(webhook):
+    message_id, conversation_id = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id, "cedo"))
+
+    response = webhook.post(new_message(message_id, conversation_id, "cedo"))
+
+    assert response.status_code == HTTPStatus.OK
+    assert PendingMessage.objects.count() == 1
+
+
+def test_message_id_reused_with_other_content_is_400(webhook):
+    message = MessageFactory(content="original")
+
+    response = webhook.post(new_message(message.id, message.conversation_id, "outro"))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "message_id_conflict"
+    message.refresh_from_db()
+    assert message.content == "original"
+
+
+def test_message_id_reused_in_another_conversation_is_400(webhook):
+    message = MessageFactory()
+    other = ConversationFactory()
+
+    response = webhook.post(new_message(message.id, other.id, message.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "message_id_conflict"
+    assert not Message.objects.filter(conversation=other).exists()
+
+
+def test_message_id_used_by_stored_message_cannot_be_parked(webhook):
+    message = MessageFactory()
+
+    response = webhook.post(new_message(message.id, uuid.uuid4(), message.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "message_id_conflict"
+    assert PendingMessage.objects.count() == 0
+
+
+def test_message_id_parked_elsewhere_cannot_be_stored(webhook):
+    parked = PendingMessageFactory()
+    conversation = ConversationFactory()
+
+    response = webhook.post(new_message(parked.id, conversation.id, parked.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "message_id_conflict"
+    assert not Message.objects.filter(id=parked.id).exists()
+
+
+def test_parked_id_redelivered_with_other_content_is_400(webhook):
+    parked = PendingMessageFactory(content="a")
+
+    response = webhook.post(new_message(parked.id, parked.conversation_id, "b"))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "message_id_conflict"
+
+
+def test_redelivery_of_expired_parked_message_is_buffer_expired(webhook):
+    parked = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
+
+    response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "buffer_expired"
+
+
+def test_redelivery_of_parked_message_past_ttl_is_buffer_expired_before_the_sweep_marks_it(webhook, settings):
+    parked = PendingMessageFactory()
+    age_rows(PendingMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 0.5)
+
+    response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "buffer_expired"
+
+
+def test_parked_message_is_attached_when_conversation_arrives_within_ttl(webhook, settings):
+    conversation_id = uuid.uuid4()
+    early, late = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(early, conversation_id, "primeira"))
+    webhook.post(new_message(late, conversation_id, "segunda"))
+    age_rows(PendingMessage, [early], settings.ORPHAN_TTL_SECONDS - 0.5)
+
+    response = webhook.post(new_conversation(conversation_id))
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert [m["id"] for m in response.json()["messages"]] == [str(early), str(late)]
+    assert all(m["pending"] for m in response.json()["messages"])
+    assert set(PendingMessage.objects.values_list("state", flat=True)) == {PendingMessage.State.ATTACHED}
+
+
+def test_attached_message_keeps_its_own_arrival_time(webhook):
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id))
+    parked_at = PendingMessage.objects.get(id=message_id).received_at
+
+    webhook.post(new_conversation(conversation_id))
+
+    assert Message.objects.get(id=message_id).received_at == parked_at
+
+
+def test_parked_message_older_than_ttl_is_not_attached(webhook, settings):
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id))
+    age_rows(PendingMessage, [message_id], settings.ORPHAN_TTL_SECONDS + 0.1)
+
+    response = webhook.post(new_conversation(conversation_id))
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response.json()["messages"] == []
+    assert not Message.objects.filter(id=message_id).exists()
+    assert PendingMessage.objects.get(id=message_id).state == PendingMessage.State.PARKED
+
+
+def test_close_conversation_closes_it(webhook):
+    conversation = ConversationFactory()
+    MessageFactory(conversation=conversation)
+
+    response = webhook.post(close_conversation(conversation.id))
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert body["status"] == "CLOSED"
+    assert body["closed_at"] is not None
+    assert len(body["messages"]) == 1
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+
+
+def test_close_keeps_pending_messages_pending(webhook):
+    message = MessageFactory()
+
+    webhook.post(close_conversation(message.conversation_id))
+
+    message.refresh_from_db()
+    assert message.pending is True
+
+
+def test_close_unknown_conversation_is_400(webhook):
+    response = webhook.post(close_conversation(uuid.uuid4()))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "conversation_not_found"
+
+
+def test_close_already_closed_conversation_is_400(webhook):
+    conversation = ConversationFactory()
+    webhook.post(close_conversation(conversation.id))
+
+    response = webhook.post(close_conversation(conversation.id))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "conversation_already_closed"
+
+
+@pytest.mark.parametrize("path", ["/webhook/", "/webhook"])
+def test_webhook_answers_with_and_without_trailing_slash(webhook, path):
+    response = webhook.post(new_conversation(uuid.uuid4()), path=path)
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_unknown_extra_fields_are_ignored(webhook):
+    conversation_id = uuid.uuid4()
+    payload = new_conversation(conversation_id) | {"source": "whatsapp"}
+    payload["data"]["channel"] = "store-1"
+
+    response = webhook.post(payload)
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "stored"),
+    [
+        ("2025-06-04T14:20:05", "2025-06-04T14:20:05+00:00"),
+        ("2025-06-04T11:20:05-03:00", "2025-06-04T14:20:05+00:00"),
+        ("2025-06-04T14:20:05.123456Z", "2025-06-04T14:20:05.123456+00:00"),
+    ],
+)
+def test_timestamp_is_stored_in_utc_and_naive_means_utc(webhook, timestamp, stored):
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    payload = new_message(message_id, conversation.id) | {"timestamp": timestamp}
+
+    webhook.post(payload)
+
+    assert Message.objects.get(id=message_id).timestamp.isoformat() == stored
