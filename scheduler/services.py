@@ -55,7 +55,7 @@ def sweep_run(*, dispatch: Callable[[DueGroup], None] | None = None) -> SweepRes
     started = time.perf_counter()
     attached = parked_messages_attach()
     expired = parked_messages_expire()
-    dispatched = reply_groups_dispatch(dispatch=dispatch or reply_job_enqueue)
+    dispatched = reply_groups_dispatch(dispatch=reply_job_enqueue if dispatch is None else dispatch)
     result = SweepResult(attached, expired, dispatched, (time.perf_counter() - started) * 1000)
     SweepHeartbeat.objects.update_or_create(
         id=1,

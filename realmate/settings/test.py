@@ -12,3 +12,5 @@ STORAGES = {
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
+# Tests that enqueue for real use their own Redis database; end-to-end stacks pick theirs (tests/e2e/stack.py).
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")

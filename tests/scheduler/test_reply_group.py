@@ -1,0 +1,183 @@
+"""The reply job: grouping, due checks, exact content, idempotency (real PostgreSQL, windows moved by aging rows)."""
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from chat.models import Conversation, Message
+from chat.services import message_receive
+from scheduler.services import reply_group_process
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
+from tests.helpers import age_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def outbound(conversation) -> list[Message]:
+    return list(Message.objects.filter(conversation=conversation, type=Message.Type.OUTBOUND))
+
+
+def test_single_due_message_gets_one_reply_with_the_exact_content(settings):
+    message = MessageFactory(id=uuid.UUID("55ebb68a-a8ef-47d4-9a28-c97e0f0ec8f1"))
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    replies = reply_group_process(conversation_id=message.conversation_id)
+
+    assert len(replies) == 1
+    reply = Message.objects.get(id=replies[0].id)
+    assert reply.content == "Mensagens recebidas:\n55ebb68a-a8ef-47d4-9a28-c97e0f0ec8f1\n"
+    assert (reply.type, reply.pending) == (Message.Type.OUTBOUND, False)
+    message.refresh_from_db()
+    assert (message.pending, message.reply_id) == (False, reply.id)
+
+
+def test_reply_lists_ids_by_timestamp_then_arrival(settings):
+    conversation = ConversationFactory()
+    ids = [
+        uuid.UUID("55ebb68a-a8ef-47d4-9a28-c97e0f0ec8f1"),
+        uuid.UUID("8d41e347-da5f-4d03-8377-4378d86cfcf0"),
+        uuid.UUID("1f9e918a-6d32-4a75-93a7-34b9e0faff22"),
+    ]
+    # Arrival order differs from timestamp order for the first two; the third ties on timestamp with the second.
+    MessageFactory(id=ids[1], conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=2))
+    MessageFactory(id=ids[0], conversation=conversation, timestamp=EXAMPLE_TIME)
+    MessageFactory(id=ids[2], conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=2))
+    age_rows(Message, ids, settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    [reply] = reply_group_process(conversation_id=conversation.id)
+
+    assert reply.content == "Mensagens recebidas:\n" + "".join(f"{i}\n" for i in ids)
+
+
+def test_group_still_in_its_window_is_not_answered(settings):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 0.5)
+
+    assert reply_group_process(conversation_id=message.conversation_id) == []
+    assert outbound(message.conversation) == []
+    message.refresh_from_db()
+    assert message.pending is True
+
+
+def test_a_new_message_extends_the_group(settings):
+    window = settings.GROUP_WINDOW_SECONDS
+    conversation = ConversationFactory()
+    old = MessageFactory(conversation=conversation)
+    newer = MessageFactory(conversation=conversation)
+    # The first message alone would be due; the second came within the window after it and is not quiet yet.
+    age_rows(Message, [old.id], 2 * window - 1.5)
+    age_rows(Message, [newer.id], window - 1)
+
+    assert reply_group_process(conversation_id=conversation.id) == []
+
+
+def test_running_the_job_twice_writes_one_reply(settings):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    reply_group_process(conversation_id=message.conversation_id)
+    assert reply_group_process(conversation_id=message.conversation_id) == []
+
+    assert len(outbound(message.conversation)) == 1
+
+
+def test_groups_separated_by_more_than_the_window_get_one_reply_each(settings):
+    window = settings.GROUP_WINDOW_SECONDS
+    conversation = ConversationFactory()
+    first = MessageFactory.create_batch(2, conversation=conversation)
+    second = MessageFactory.create_batch(2, conversation=conversation)
+    age_rows(Message, [m.id for m in first], 2 * window + 2)
+    age_rows(Message, [m.id for m in second], window + 0.5)
+
+    replies = reply_group_process(conversation_id=conversation.id)
+
+    assert [set(r.answered_ids) for r in replies] == [{str(m.id) for m in first}, {str(m.id) for m in second}]
+    assert len(outbound(conversation)) == 2
+
+
+def test_only_the_due_groups_are_answered(settings):
+    window = settings.GROUP_WINDOW_SECONDS
+    conversation = ConversationFactory()
+    old = MessageFactory(conversation=conversation)
+    fresh = MessageFactory(conversation=conversation)
+    age_rows(Message, [old.id], window + 3)
+
+    [reply] = reply_group_process(conversation_id=conversation.id)
+
+    assert reply.answered_ids == [str(old.id)]
+    fresh.refresh_from_db()
+    assert fresh.pending is True
+
+
+def test_closed_conversation_is_answered_at_once():
+    message = MessageFactory()
+    Conversation.objects.filter(id=message.conversation_id).update(
+        status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME
+    )
+
+    assert len(reply_group_process(conversation_id=message.conversation_id)) == 1
+
+
+def test_unknown_conversation_is_a_no_op():
+    assert reply_group_process(conversation_id=uuid.uuid4()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_jobs_for_one_group_write_exactly_one_reply(settings):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    barrier = threading.Barrier(8)
+    results: list[int] = []
+
+    def run():
+        barrier.wait()
+        try:
+            results.append(len(reply_group_process(conversation_id=message.conversation_id)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(results) == [0] * 7 + [1]
+    assert len(outbound(message.conversation)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
+    """The job holds the conversation; a webhook's FOR SHARE waits, so its arrival is stamped after the reply."""
+    settings.REPLY_JOB_DRILL_DELAY_SECONDS = 0.5
+    first = MessageFactory()
+    age_rows(Message, [first.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    late_id = uuid.uuid4()
+    job_started = threading.Event()
+
+    def job():
+        job_started.set()
+        try:
+            reply_group_process(conversation_id=first.conversation_id)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    job_started.wait()
+    threading.Event().wait(0.2)
+    try:
+        message_receive(
+            message_id=late_id, conversation_id=first.conversation_id, content="late", event_at=EXAMPLE_TIME
+        )
+    finally:
+        thread.join()
+
+    [reply] = outbound(first.conversation)
+    late = Message.objects.get(id=late_id)
+    assert reply.content == f"Mensagens recebidas:\n{first.id}\n"
+    assert late.pending is True
+    assert late.received_at > reply.received_at

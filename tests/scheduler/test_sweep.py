@@ -1,0 +1,195 @@
+"""The sweep: attach, expire, lease-and-dispatch, heartbeat (real PostgreSQL; dispatch collected in a list)."""
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+
+from chat.models import Conversation, Message, PendingMessage
+from scheduler.models import SweepHeartbeat
+from scheduler.services import DueGroup, parked_messages_purge, reply_groups_dispatch, sweep_run
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
+from tests.helpers import age_rows
+
+pytestmark = pytest.mark.django_db
+
+
+class Dispatched(list):
+    def __call__(self, group: DueGroup) -> None:
+        self.append(group)
+
+    @property
+    def conversation_ids(self) -> set[uuid.UUID]:
+        return {group.conversation_id for group in self}
+
+
+@pytest.fixture
+def dispatched() -> Dispatched:
+    return Dispatched()
+
+
+def sweep(dispatched: Dispatched):
+    # on_commit callbacks run at once inside the test transaction only when captured; run the sweep for real.
+    return sweep_run(dispatch=dispatched)
+
+
+def test_due_group_is_dispatched_once_while_its_lease_holds(settings, dispatched, django_capture_on_commit_callbacks):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = sweep(dispatched)
+    with django_capture_on_commit_callbacks(execute=True):
+        second = sweep(dispatched)
+
+    assert (first.dispatched, second.dispatched) == (1, 0)
+    assert dispatched == [DueGroup(message.conversation_id, 0.0)]
+
+
+def test_group_is_dispatched_again_when_its_lease_ran_out(settings, dispatched, django_capture_on_commit_callbacks):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    Conversation.objects.filter(id=message.conversation_id).update(reply_lease_until=EXAMPLE_TIME)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    assert len(dispatched) == 2
+
+
+def test_group_due_before_the_next_sweep_is_dispatched_with_a_countdown(
+    settings, dispatched, django_capture_on_commit_callbacks
+):
+    settings.SWEEP_INTERVAL_SECONDS = 1.0
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 0.4)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    [group] = dispatched
+    assert 0.2 < group.due_in <= 0.4
+
+
+def test_group_not_due_before_the_next_sweep_is_left_alone(settings, dispatched, django_capture_on_commit_callbacks):
+    settings.SWEEP_INTERVAL_SECONDS = 1.0
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep(dispatched).dispatched == 0
+    assert dispatched == []
+
+
+def test_closed_conversation_with_pending_group_is_dispatched_at_once(dispatched, django_capture_on_commit_callbacks):
+    message = MessageFactory()
+    Conversation.objects.filter(id=message.conversation_id).update(
+        status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    assert dispatched == [DueGroup(message.conversation_id, 0.0)]
+
+
+def test_answered_messages_are_not_dispatched(settings, dispatched, django_capture_on_commit_callbacks):
+    message = MessageFactory(pending=False)
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    assert dispatched == []
+
+
+def test_sweep_attaches_a_parked_message_whose_conversation_now_exists(dispatched):
+    """The race: the message was parked while its conversation was being created, so create missed it."""
+    parked = PendingMessageFactory()
+    ConversationFactory(id=parked.conversation_id)
+
+    result = sweep(dispatched)
+
+    assert result.attached == 1
+    message = Message.objects.get(id=parked.id)
+    assert (message.conversation_id, message.pending, message.received_at) == (
+        parked.conversation_id,
+        True,
+        parked.received_at,
+    )
+    assert PendingMessage.objects.get(id=parked.id).state == PendingMessage.State.ATTACHED
+
+
+def test_sweep_does_not_attach_to_a_conversation_created_after_the_ttl(settings, dispatched):
+    parked = PendingMessageFactory()
+    age_rows(PendingMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 2)
+    ConversationFactory(id=parked.conversation_id)
+
+    result = sweep(dispatched)
+
+    assert (result.attached, result.expired) == (0, 1)
+    assert not Message.objects.filter(id=parked.id).exists()
+    assert PendingMessage.objects.get(id=parked.id).state == PendingMessage.State.EXPIRED
+
+
+def test_sweep_expires_parked_messages_past_the_ttl_and_grace(settings, dispatched):
+    stale, fresh = PendingMessageFactory(), PendingMessageFactory()
+    age_rows(PendingMessage, [stale.id], settings.ORPHAN_TTL_SECONDS + 1.5)
+
+    assert sweep(dispatched).expired == 1
+
+    states = dict(PendingMessage.objects.values_list("id", "state"))
+    assert states == {stale.id: PendingMessage.State.EXPIRED, fresh.id: PendingMessage.State.PARKED}
+
+
+def test_sweep_records_its_heartbeat(dispatched):
+    sweep(dispatched)
+    first = SweepHeartbeat.objects.get().last_sweep_at
+    sweep(dispatched)
+
+    assert SweepHeartbeat.objects.get().last_sweep_at > first
+
+
+def test_purge_deletes_old_resolved_parked_messages_only(settings):
+    old_expired = PendingMessageFactory(state=PendingMessage.State.EXPIRED, resolved_at=EXAMPLE_TIME)
+    old_attached = PendingMessageFactory(state=PendingMessage.State.ATTACHED, resolved_at=EXAMPLE_TIME)
+    recent = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
+    PendingMessage.objects.filter(id=recent.id).update(resolved_at=recent.received_at)
+    parked = PendingMessageFactory()
+
+    assert parked_messages_purge() == 2
+
+    assert set(PendingMessage.objects.values_list("id", flat=True)) == {recent.id, parked.id}
+    assert not PendingMessage.objects.filter(id__in=[old_expired.id, old_attached.id]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_sweeps_dispatch_each_group_once(settings):
+    conversations = ConversationFactory.create_batch(30)
+    messages = [MessageFactory(conversation=c) for c in conversations]
+    age_rows(Message, [m.id for m in messages], settings.GROUP_WINDOW_SECONDS + 0.1)
+    dispatched = Dispatched()
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def collect(group):
+        with lock:
+            dispatched.append(group)
+
+    def run():
+        barrier.wait()
+        try:
+            reply_groups_dispatch(dispatch=collect)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(g.conversation_id for g in dispatched) == sorted(c.id for c in conversations)
