@@ -90,15 +90,16 @@ def message_receive(
     """
     try:
         with transaction.atomic():
-            status, id_parked_elsewhere = _conversation_status_for_share(conversation_id, message_id)
+            status, id_parked = _conversation_status_for_share(conversation_id, message_id)
             if status is None:
                 return _message_park(message_id, conversation_id, content, event_at)
             if status == Conversation.Status.CLOSED:
                 if _message_is_redelivery(message_id, conversation_id, content):
                     return MessageReceipt(message_id, conversation_id, MessageReceipt.DUPLICATE)
                 raise ChatError("conversation_closed", f"Conversation {conversation_id} is closed.")
-            if id_parked_elsewhere:
-                raise _id_conflict(message_id)
+            if id_parked:
+                # Parked before its conversation existed: a redelivery (the sweep attaches it), or expired.
+                return _parked_duplicate(PendingMessage.objects.get(id=message_id), conversation_id, content)
             Message.objects.create(
                 id=message_id,
                 conversation_id=conversation_id,

@@ -156,6 +156,17 @@ def test_message_id_parked_elsewhere_cannot_be_stored(webhook):
     assert not Message.objects.filter(id=parked.id).exists()
 
 
+def test_expired_id_redelivered_after_its_conversation_arrived_is_buffer_expired(webhook):
+    parked = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
+    ConversationFactory(id=parked.conversation_id)
+
+    response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "buffer_expired"
+    assert not Message.objects.filter(id=parked.id).exists()
+
+
 def test_parked_id_redelivered_with_other_content_is_400(webhook):
     parked = PendingMessageFactory(content="a")
 

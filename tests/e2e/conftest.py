@@ -1,0 +1,27 @@
+import pytest
+
+from tests.e2e.stack import Stack
+
+# Short windows for the stress and failure tests; the true 5 s / 6 s windows have their own stack.
+SHORT_WINDOWS = {
+    "GROUP_WINDOW_SECONDS": "1.0",
+    "ORPHAN_TTL_SECONDS": "1.5",
+    "SWEEP_INTERVAL_SECONDS": "0.25",
+    "REPLY_LEASE_SECONDS": "3",
+}
+
+
+@pytest.fixture(autouse=True)
+def _e2e_marker(request):
+    request.node.add_marker(pytest.mark.e2e)
+
+
+def running_stack(name: str, **kwargs):
+    stack = Stack(name, **kwargs)
+    try:
+        yield stack.start()
+    except Exception:
+        print(stack.logs())
+        raise
+    finally:
+        stack.stop()

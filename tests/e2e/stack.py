@@ -1,0 +1,207 @@
+"""A real running system for end-to-end tests: its own PostgreSQL database and Redis server, and gunicorn,
+Celery workers and beats started through bin/entrypoint.sh exactly as the containers start them."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import requests
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRYPOINT = ROOT / "bin" / "entrypoint.sh"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except (requests.RequestException, psycopg2.Error, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:g} s")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """A private redis-server on a free port, so a test may stop and restart it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=(self.workdir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self._pings, 10, what="redis up")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def _pings(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+
+class Stack:
+    """gunicorn + N workers + M beats on a fresh database; windows and knobs come in through `env`."""
+
+    def __init__(self, name: str, *, env: dict[str, str] | None = None, workers: int = 1, beats: int = 1) -> None:
+        self.name = name
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"e2e-{name}-"))
+        self.db_name = f"realmate_e2e_{name}_{uuid.uuid4().hex[:8]}"
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.redis = RedisServer(self.workdir)
+        self.extra_env = env or {}
+        self.worker_count, self.beat_count = workers, beats
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.http = requests.Session()
+
+    # --- lifecycle
+    def start(self) -> "Stack":
+        self._create_database()
+        self.redis.start()
+        self.start_role("web")
+        wait_until(lambda: self.http.get(f"{self.base_url}/conversations/", timeout=2).ok, 90, 0.25, "web up")
+        for index in range(self.worker_count):
+            self.start_role("worker", f"worker{index}")
+        for index in range(self.beat_count):
+            self.start_role("beat", f"beat{index}")
+        return self
+
+    def stop(self) -> None:
+        for name in list(self.processes):
+            self.stop_role(name)
+        self.redis.stop()
+        self._drop_database()
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        db = settings.DATABASES["default"]
+        venv_bin = str(Path(sys.executable).parent)
+        return {
+            **os.environ,
+            "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
+            "DJANGO_SETTINGS_MODULE": "realmate.settings.production",
+            "SECRET_KEY": f"e2e-{uuid.uuid4().hex}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.db_name}",
+            "CELERY_BROKER_URL": self.redis.url,
+            "STATIC_ROOT": str(self.workdir / "static"),
+            "PORT": str(self.port),
+            "BIND": f"127.0.0.1:{self.port}",
+            "WEB_CONCURRENCY": "2",
+            "CELERY_CONCURRENCY": "2",
+            "LOG_LEVEL": "WARNING",
+            "CELERY_LOG_LEVEL": "WARNING",
+            **self.extra_env,
+            **overrides,
+        }
+
+    def start_role(self, role: str, name: str | None = None, **env: str) -> subprocess.Popen:
+        name = name or role
+        extra = {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"} if role == "worker" else {}
+        process = subprocess.Popen(
+            [str(ENTRYPOINT), role],
+            cwd=ROOT,
+            env=self.env(**extra, **env),
+            stdout=(self.workdir / f"{name}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: stopping it stops gunicorn's and celery's children
+        )
+        self.processes[name] = process
+        return process
+
+    def stop_role(self, name: str, sig: int = signal.SIGTERM) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+            except ProcessLookupError:
+                pass
+        # Pool children may outlive a SIGKILLed parent for a moment; make sure nothing of the group is left.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(self.workdir.glob("*.log")))
+
+    # --- HTTP
+    def post(self, payload: dict, **kwargs) -> requests.Response:
+        return self.http.post(f"{self.base_url}/webhook/", json=payload, timeout=10, **kwargs)
+
+    def conversation(self, conversation_id, session: requests.Session | None = None) -> dict:
+        response = (session or self.http).get(f"{self.base_url}/conversations/{conversation_id}/", timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    # --- database
+    def sql(self, query: str, params: tuple = ()) -> list[tuple]:
+        with self._connect(self.db_name) as connection, connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+
+    def _connect(self, name: str):
+        db = settings.DATABASES["default"]
+        connection = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name)
+        connection.autocommit = True
+        return connection
+
+    def _create_database(self) -> None:
+        connection = self._connect("postgres")
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{self.db_name}"')
+        connection.close()
+
+    def _drop_database(self) -> None:
+        connection = self._connect("postgres")
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+        connection.close()
