@@ -8,6 +8,22 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 role="${1:-web}"
+
+# Run a long-lived process and start it again if it dies on its own (kombu 5.7 can exit with "Unrecoverable
+# error" when Redis goes away while a job is being acknowledged). A TERM or INT is passed on and ends the loop.
+supervise() {
+  local child=""
+  trap 'trap - TERM INT; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
+  while true; do
+    "$@" &
+    child=$!
+    local code=0
+    wait "$child" || code=$?
+    [ "$code" -eq 0 ] && exit 0
+    echo "{\"level\": \"ERROR\", \"logger\": \"entrypoint\", \"message\": \"$role exited with $code; restarting in 2 s\"}" >&2
+    sleep 2
+  done
+}
 [ $# -gt 0 ] && shift
 
 case "$role" in
@@ -29,7 +45,7 @@ case "$role" in
     ;;
   worker)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    exec python -m celery -A realmate worker \
+    supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-2}" \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
@@ -38,7 +54,7 @@ case "$role" in
     ;;
   beat)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    exec python -m celery -A realmate beat \
+    supervise python -m celery -A realmate beat \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --scheduler django_celery_beat.schedulers:DatabaseScheduler \
       --pidfile= \

@@ -64,6 +64,9 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+# If a worker dies mid-query, PostgreSQL notices within a second and releases the job's row locks, instead of
+# holding them until the query ends; the job's lease then brings the group back.
+DATABASES["default"]["OPTIONS"].setdefault("options", "-c client_connection_check_interval=1000")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

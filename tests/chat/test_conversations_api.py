@@ -35,7 +35,7 @@ def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, su
     ]
 
 
-@pytest.mark.parametrize("conversation_id", [str(uuid.uuid4()), "not-a-uuid", "123", "%20"])
+@pytest.mark.parametrize("conversation_id", ["3f0c2a4e-9d7b-4c1e-8a55-0b6f1d2e3c4a", "not-a-uuid", "123", "%20"])
 def test_detail_of_unknown_or_malformed_id_is_404(api, conversation_id):
     response = api.get(f"/conversations/{conversation_id}/")
 

@@ -109,7 +109,14 @@ class Stack:
             self.start_role("worker", f"worker{index}")
         for index in range(self.beat_count):
             self.start_role("beat", f"beat{index}")
+        if self.worker_count and self.beat_count:
+            wait_until(self.sweeping, 90, 0.25, "sweeps running")
         return self
+
+    def sweeping(self) -> bool:
+        """A sweep completed within the last two seconds: beat and a worker are both up."""
+        rows = self.sql("SELECT last_sweep_at > clock_timestamp() - interval '2 seconds' FROM scheduler_sweepheartbeat")
+        return bool(rows and rows[0][0])
 
     def stop(self) -> None:
         for name in list(self.processes):

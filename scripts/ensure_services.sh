@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Start the local PostgreSQL and Redis if they are not answering (Debian packages, as on this project's machines).
+set -euo pipefail
+
+PGHOST="${PGHOST:-127.0.0.1}"
+PGPORT="${PGPORT:-5432}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+
+if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
+  echo "PostgreSQL is not answering on $PGHOST:$PGPORT; starting the local cluster"
+  if ! command -v pg_ctlcluster >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  fi
+  version="$(ls /etc/postgresql | sort -V | tail -n 1)"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST" -p "$PGPORT" && break; sleep 1; done
+fi
+
+if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+  echo "Redis is not answering on 127.0.0.1:$REDIS_PORT; starting it"
+  if ! command -v redis-server >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  fi
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+pg_isready -h "$PGHOST" -p "$PGPORT"
+redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping

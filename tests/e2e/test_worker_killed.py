@@ -1,0 +1,54 @@
+"""A worker SIGKILLed in the middle of reply jobs loses no group and doubles none."""
+
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import SHORT_WINDOWS, running_stack
+from tests.e2e.scenario import reply_text
+from tests.e2e.stack import wait_until
+
+
+@pytest.fixture(scope="module")
+def stack():
+    yield from running_stack("killed", env=SHORT_WINDOWS, workers=0, beats=1)
+
+
+def test_worker_killed_mid_job_loses_no_group_and_doubles_none(stack):
+    # This worker holds every job open inside its transaction, so it is certainly killed mid-job.
+    stack.start_role("worker", "slow-worker", REPLY_JOB_DRILL_DELAY_SECONDS="30", CELERY_CONCURRENCY="2")
+    wait_until(stack.sweeping, 60, what="the slow worker sweeping")
+    conversations = {uuid.uuid4(): uuid.uuid4() for _ in range(5)}
+    for conversation_id, message_id in conversations.items():
+        stack.post(
+            {"type": "NEW_CONVERSATION", "timestamp": "2025-06-04T14:20:00Z", "data": {"id": str(conversation_id)}}
+        )
+        stack.post(
+            {
+                "type": "NEW_MESSAGE",
+                "timestamp": "2025-06-04T14:20:05Z",
+                "data": {"id": str(message_id), "content": "oi", "conversation_id": str(conversation_id)},
+            }
+        )
+
+    wait_until(
+        lambda: stack.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'")[0][0] >= 1,
+        timeout=20,
+        what="a reply job in the middle of its transaction",
+    )
+    stack.stop_role("slow-worker", sig=9)
+    assert stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'") == [(0,)]
+
+    stack.start_role("worker", "healthy-worker")
+    wait_until(
+        lambda: stack.sql("SELECT count(*) FROM chat_message WHERE pending") == [(0,)],
+        timeout=45,
+        interval=0.25,
+        what="every group answered after the kill",
+    )
+    time.sleep(float(SHORT_WINDOWS["REPLY_LEASE_SECONDS"]) + 1)  # a duplicate would have appeared by now
+
+    for conversation_id, message_id in conversations.items():
+        replies = [m for m in stack.conversation(conversation_id)["messages"] if m["type"] == "OUTBOUND"]
+        assert [r["content"] for r in replies] == [reply_text([message_id])]
