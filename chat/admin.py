@@ -40,6 +40,7 @@ class PendingMessageAdmin(admin.ModelAdmin):
     """Parked messages are evidence of out-of-order delivery: read-only, the sweep owns their state."""
 
     list_display = ["id", "conversation_id", "state", "received_at", "resolved_at"]
+    ordering = ["-received_at"]
     list_filter = ["state"]
     search_fields = ["id", "conversation_id"]
 

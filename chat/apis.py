@@ -16,7 +16,6 @@ from chat.serializers import (
     ConversationDetailSerializer,
     ConversationListItemSerializer,
     ConversationListQuerySerializer,
-    MessageReceiptSerializer,
     NewConversationDataSerializer,
     NewMessageDataSerializer,
     WebhookEnvelopeSerializer,
@@ -57,9 +56,14 @@ class WebhookApi(APIView):
 
         if isinstance(result, MessageReceipt):
             status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
-            return Response(MessageReceiptSerializer(result).data, status=status)
-        conversation = selectors.conversation_get(conversation_id=result.id)
-        return Response(ConversationDetailSerializer(conversation).data, status=success_status)
+            # A plain dict: the receipt has three fields and this is the hottest path of the service.
+            body = {
+                "id": str(result.message_id),
+                "conversation_id": str(result.conversation_id),
+                "outcome": result.outcome,
+            }
+            return Response(body, status=status)
+        return Response(ConversationDetailSerializer(result).data, status=success_status)
 
 
 class ConversationDetailApi(APIView):

@@ -4,8 +4,11 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import cached_property
 
 from chat.db import ClockTimestamp
+
+MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
 
 class Conversation(models.Model):
@@ -39,6 +42,12 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
 
+    @cached_property
+    def message_list(self) -> list["Message"]:
+        """Its messages in conversation order (timestamp, then arrival). Code that already holds them, such as
+        conversation_create with the messages it adopted, assigns this instead of paying for a query."""
+        return list(self.messages.order_by(*MESSAGE_ORDER))
+
 
 class Message(models.Model):
     class Type(models.TextChoices):
@@ -59,7 +68,7 @@ class Message(models.Model):
     reply = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers")
 
     class Meta:
-        ordering = ["timestamp", "received_at", "id"]
+        ordering = list(MESSAGE_ORDER)
         indexes = [
             models.Index(fields=["conversation", "timestamp", "received_at"], name="message_conversation_order_idx"),
             # The sweep reads only this index: its size is the number of waiting messages, not the table's.
@@ -97,7 +106,6 @@ class PendingMessage(models.Model):
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["received_at"]
         indexes = [
             models.Index(fields=["conversation_id"], condition=Q(state="PARKED"), name="pending_parked_conv_idx"),
             models.Index(fields=["received_at"], condition=Q(state="PARKED"), name="pending_parked_age_idx"),

@@ -2,19 +2,17 @@
 
 import uuid
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from chat.models import Conversation, Message
+from chat.models import MESSAGE_ORDER, Conversation
 
 
 def conversation_get(*, conversation_id: uuid.UUID) -> Conversation | None:
     """One conversation with its messages (timestamp, then arrival order), in two queries whatever its size."""
-    messages = Message.objects.order_by("timestamp", "received_at", "id")
-    return (
-        Conversation.objects.prefetch_related(Prefetch("messages", queryset=messages))
-        .filter(id=conversation_id)
-        .first()
-    )
+    conversation = Conversation.objects.filter(id=conversation_id).first()
+    if conversation is not None:
+        conversation.message_list = list(conversation.messages.order_by(*MESSAGE_ORDER))
+    return conversation
 
 
 def conversation_list(*, status: str | None = None) -> QuerySet[Conversation]:

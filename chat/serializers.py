@@ -33,29 +33,33 @@ class CloseConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
-class MessageSerializer(serializers.ModelSerializer):
-    reply_id = serializers.UUIDField(read_only=True, allow_null=True, help_text="The OUTBOUND that answered it.")
-
-    class Meta:
-        model = Message
-        fields = ["id", "type", "content", "timestamp", "received_at", "pending", "reply_id"]
-
-
-class ConversationDetailSerializer(serializers.ModelSerializer):
-    messages = MessageSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Conversation
-        fields = ["id", "status", "created_at", "updated_at", "closed_at", "messages"]
+# Output serializers declare their fields: a ModelSerializer rebuilds its fields on every use, which costs
+# more than the rest of a webhook request.
+class MessageSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=Message.Type.choices)
+    content = serializers.CharField()
+    timestamp = serializers.DateTimeField(help_text="Event time (OUTBOUND: when it was generated).")
+    received_at = serializers.DateTimeField(help_text="Arrival time on the server (database clock).")
+    pending = serializers.BooleanField(help_text="INBOUND still waiting for its reply.")
+    reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
 
 
-class ConversationListItemSerializer(serializers.ModelSerializer):
-    message_count = serializers.IntegerField(read_only=True)
-    pending_count = serializers.IntegerField(read_only=True, help_text="INBOUND messages still waiting for a reply.")
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Conversation.Status.choices)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(help_text="Last change: created, closed, or a reply written.")
+    closed_at = serializers.DateTimeField(allow_null=True)
 
-    class Meta:
-        model = Conversation
-        fields = ["id", "status", "created_at", "updated_at", "closed_at", "message_count", "pending_count"]
+
+class ConversationDetailSerializer(ConversationSerializer):
+    messages = MessageSerializer(many=True, source="message_list", help_text="Ordered by timestamp, then arrival.")
+
+
+class ConversationListItemSerializer(ConversationSerializer):
+    message_count = serializers.IntegerField()
+    pending_count = serializers.IntegerField(help_text="INBOUND messages still waiting for a reply.")
 
 
 class ConversationListQuerySerializer(serializers.Serializer):

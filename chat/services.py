@@ -4,8 +4,8 @@ Locking, in one place so the reasoning can be checked:
 - A NEW_MESSAGE holds FOR SHARE on its conversation until it commits. Webhooks never wait for each other,
   but a reply job (FOR NO KEY UPDATE) waits for in-flight messages and sees them, and a message that
   arrives while a job runs is stamped after the job commits. So a group's boundary is exact.
-- CLOSE_CONVERSATION takes FOR NO KEY UPDATE too: a message either commits before the close (accepted and
-  answered) or sees the conversation CLOSED (400).
+- CLOSE_CONVERSATION is an UPDATE, which takes FOR NO KEY UPDATE too: a message either commits before the
+  close (accepted and answered) or sees the conversation CLOSED (400).
 """
 
 import logging
@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
+from django.db.models.functions import Now
 
 from chat.db import ClockTimestamp
 from chat.errors import ChatError
@@ -48,34 +49,37 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     the primary key decides, so exactly one of N parallel requests succeeds.
     """
     try:
+        # One INSERT in its own transaction (a savepoint when a caller already holds one).
         with transaction.atomic():
             conversation = Conversation.objects.create(id=conversation_id, opened_event_at=event_at)
-            parked_messages_attach(conversation_ids=[conversation_id], wait_for_locks=True)
     except IntegrityError as exc:
         if _violated_constraint(exc) != "chat_conversation_pkey":
             raise
         raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.") from exc
+    # A new conversation has no messages but the ones it adopts, so its list needs no query. The attach rule
+    # compares arrival with created_at, so adopting after the commit is exact; a crash here leaves the
+    # messages PARKED and the next sweep attaches them.
+    conversation.message_list = []
+    if PendingMessage.objects.filter(conversation_id=conversation_id, state=PendingMessage.State.PARKED).exists():
+        conversation.message_list = _parked_messages_adopt(conversation)
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
     return conversation
 
 
 def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation:
-    """Close an OPEN conversation. Its pending group is answered at the next sweep, not dropped."""
-    with transaction.atomic():
-        conversation = (
-            Conversation.objects.select_for_update(no_key=True)
-            .annotate(db_now=ClockTimestamp())
-            .filter(id=conversation_id)
-            .first()
-        )
-        if conversation is None:
-            raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
-        if conversation.status == Conversation.Status.CLOSED:
-            raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
-        conversation.status = Conversation.Status.CLOSED
-        conversation.closed_at = conversation.updated_at = conversation.db_now
-        conversation.closed_event_at = event_at
-        conversation.save(update_fields=["status", "closed_at", "updated_at", "closed_event_at"])
+    """Close an OPEN conversation. Its pending group is answered at the next sweep, not dropped.
+
+    Raises ChatError when the conversation does not exist or is already CLOSED.
+    """
+    # The UPDATE locks the row FOR NO KEY UPDATE: a NEW_MESSAGE (FOR SHARE) commits before it or sees CLOSED.
+    closed = Conversation.objects.filter(id=conversation_id, status=Conversation.Status.OPEN).update(
+        status=Conversation.Status.CLOSED, closed_at=Now(), updated_at=Now(), closed_event_at=event_at
+    )
+    conversation = Conversation.objects.filter(id=conversation_id).first()
+    if conversation is None:
+        raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
+    if not closed:
+        raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
     return conversation
 
@@ -88,6 +92,10 @@ def message_receive(
     An exact redelivery (same id, conversation and content) is a DUPLICATE with no effect. Raises ChatError
     for a CLOSED conversation, an id already used elsewhere, or a parked id whose ORPHAN_TTL has passed.
     """
+    if _message_insert_if_open(message_id, conversation_id, content, event_at):
+        logger.info("message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
+        return MessageReceipt(message_id, conversation_id, MessageReceipt.STORED)
+    # Not stored by the fast path: unknown or closed conversation, or an id seen before. Decide with care.
     try:
         with transaction.atomic():
             status, id_parked = _conversation_status_for_share(conversation_id, message_id)
@@ -117,54 +125,69 @@ def message_receive(
     return MessageReceipt(message_id, conversation_id, MessageReceipt.STORED)
 
 
-def parked_messages_attach(*, conversation_ids: list[uuid.UUID] | None = None, wait_for_locks: bool = False) -> int:
+def parked_messages_attach() -> int:
     """Move parked messages into their conversation when it was created within ORPHAN_TTL of their arrival.
 
-    Called by conversation_create for its own id, and by the sweep for all conversations, which repairs the
-    race of a message parked while its conversation was being created. Each message keeps its own arrival
-    time, so its group window counts from when it arrived. Returns how many were attached.
+    conversation_create adopts its own parked messages; this pass, run by every sweep, repairs the race of a
+    message parked while its conversation was being created (neither transaction saw the other). Each message
+    keeps its own arrival time, so its group window counts from when it arrived. Returns how many it attached.
     """
     created_in_time = Conversation.objects.filter(
         id=OuterRef("conversation_id"), created_at__lte=OuterRef("received_at") + orphan_ttl()
     )
-    parked = PendingMessage.objects.filter(Exists(created_in_time), state=PendingMessage.State.PARKED)
-    if conversation_ids is not None:
-        parked = parked.filter(conversation_id__in=conversation_ids)
     with transaction.atomic():
-        rows = list(parked.select_for_update(skip_locked=not wait_for_locks))
-        if not rows:
-            return 0
-        # Like a NEW_MESSAGE, hold FOR SHARE on the conversations, so a reply job running now either sees
-        # these messages or runs after them.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE",
-                [list({row.conversation_id for row in rows})],
+        parked = PendingMessage.objects.filter(Exists(created_in_time), state=PendingMessage.State.PARKED)
+        return len(_parked_rows_attach(list(parked.select_for_update(skip_locked=True))))
+
+
+def _parked_rows_attach(rows: list[PendingMessage]) -> list[Message]:
+    """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
+
+    Runs inside the caller's transaction. Like a NEW_MESSAGE, it holds FOR SHARE on the conversations, so a
+    reply job running now either sees these messages or runs after them.
+    """
+    if not rows:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE",
+            [list({row.conversation_id for row in rows})],
+        )
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                id=row.id,
+                conversation_id=row.conversation_id,
+                type=Message.Type.INBOUND,
+                content=row.content,
+                timestamp=row.timestamp,
+                received_at=row.received_at,
+                pending=True,
             )
-        Message.objects.bulk_create(
-            [
-                Message(
-                    id=row.id,
-                    conversation_id=row.conversation_id,
-                    type=Message.Type.INBOUND,
-                    content=row.content,
-                    timestamp=row.timestamp,
-                    received_at=row.received_at,
-                    pending=True,
-                )
-                for row in rows
-            ],
-            ignore_conflicts=True,
-        )
-        PendingMessage.objects.filter(id__in=[row.id for row in rows]).update(
-            state=PendingMessage.State.ATTACHED, resolved_at=ClockTimestamp()
-        )
+            for row in rows
+        ],
+        ignore_conflicts=True,
+    )
+    PendingMessage.objects.filter(id__in=[row.id for row in rows]).update(
+        state=PendingMessage.State.ATTACHED, resolved_at=ClockTimestamp()
+    )
     for row in rows:
         logger.info(
             "parked message attached",
             extra={"conversation_id": str(row.conversation_id), "message_id": str(row.id)},
         )
-    return len(rows)
+    return sorted(messages, key=lambda message: (message.timestamp, message.received_at, str(message.id)))
+
+
+def _parked_messages_adopt(conversation: Conversation) -> list[Message]:
+    """The messages parked for a conversation just created, moved into it (its creation decides the TTL)."""
+    with transaction.atomic():
+        parked = PendingMessage.objects.select_for_update().filter(
+            conversation_id=conversation.id,
+            state=PendingMessage.State.PARKED,
+            received_at__gte=conversation.created_at - orphan_ttl(),
+        )
+        return _parked_rows_attach(list(parked))
 
 
 def _message_park(
@@ -217,6 +240,41 @@ def _id_conflict(message_id: uuid.UUID) -> ChatError:
         "message_id_conflict",
         f"Message id {message_id} is already used in another conversation or with other content.",
     )
+
+
+def _message_insert_if_open(
+    message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+) -> bool:
+    """The common case in one statement (one round trip, one commit): insert the message as pending if its
+    conversation exists and is OPEN and the id is new in both tables. True when it was stored.
+
+    The statement holds FOR SHARE on the conversation, like the careful path, so a reply job still sees it or
+    runs after it. Raw SQL because the ORM cannot lock a row for share and insert in one statement.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH conversation AS (
+                SELECT id FROM chat_conversation WHERE id = %(conversation_id)s AND status = %(open)s FOR SHARE
+            )
+            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+            SELECT %(id)s, conversation.id, %(inbound)s, %(content)s, %(timestamp)s, clock_timestamp(), true
+            FROM conversation
+            WHERE NOT EXISTS (SELECT 1 FROM chat_pendingmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """,
+            {
+                "id": message_id,
+                "conversation_id": conversation_id,
+                "content": content,
+                "timestamp": event_at,
+                "open": Conversation.Status.OPEN,
+                "inbound": Message.Type.INBOUND,
+                "attached": PendingMessage.State.ATTACHED,
+            },
+        )
+        return cursor.fetchone() is not None
 
 
 def _conversation_status_for_share(conversation_id: uuid.UUID, message_id: uuid.UUID) -> tuple[str | None, bool]:

@@ -1,0 +1,34 @@
+"""The service's URLs plus /bench/baseline/: a bare DRF view doing one INSERT, the yardstick of the benchmark."""
+
+from django.db import models
+from django.urls import include, path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class BaselineRow(models.Model):
+    """A row per baseline request; the table is created by bench/webhook_bench.py, not by migrations."""
+
+    body = models.TextField()
+
+    class Meta:
+        app_label = "chat"
+        db_table = "bench_baseline"
+        managed = False
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+
+class BaselineApi(APIView):
+    parser_classes = []
+
+    def post(self, request):
+        row = BaselineRow.objects.create(body=request.body.decode())
+        return Response({"id": row.id}, status=201)
+
+
+urlpatterns = [
+    path("bench/baseline/", BaselineApi.as_view()),
+    path("", include("realmate.urls")),
+]

@@ -1,0 +1,175 @@
+"""Webhook throughput benchmark: gunicorn started like production, wrk driving it from a separate process.
+
+    python bench/webhook_bench.py [--duration 10] [--connections 32] [--web-concurrency 3]
+
+Prints, per event type and for a baseline (a bare DRF view doing one INSERT): requests/s, p50 and p99
+latency and the count of non-2xx answers. Needs `wrk` (apt-get install wrk) and a local PostgreSQL.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psycopg2
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "realmate_bench"
+PG = {"host": os.environ.get("PGHOST", "127.0.0.1"), "port": 5432, "user": "postgres"}
+
+
+def sql(dbname: str, *statements: str) -> None:
+    connection = psycopg2.connect(dbname=dbname, **PG)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+    connection.close()
+
+
+def prepare_database(threads: int, close_per_thread: int, pool: int) -> None:
+    sql("postgres", f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', f'CREATE DATABASE "{DB_NAME}"')
+
+
+def seed(threads: int, close_per_thread: int, pool: int) -> None:
+    sql(
+        DB_NAME,
+        "CREATE TABLE IF NOT EXISTS bench_baseline (id bigserial PRIMARY KEY, body text NOT NULL)",
+        # Conversations that NEW_MESSAGE posts to, and conversations that CLOSE_CONVERSATION closes one by one.
+        f"""INSERT INTO chat_conversation (id, status, created_at, updated_at)
+            SELECT ('aaaaaaaa-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'OPEN', now(), now()
+            FROM generate_series(0, {pool - 1}) AS n""",
+        f"""INSERT INTO chat_conversation (id, status, created_at, updated_at)
+            SELECT ('cccccccc-0000-4000-8000-' || lpad((t * {close_per_thread} + n)::text, 12, '0'))::uuid,
+                   'OPEN', now(), now()
+            FROM generate_series(0, {threads - 1}) AS t, generate_series(0, {close_per_thread - 1}) AS n""",
+        "VACUUM ANALYZE",
+    )
+
+
+def start_web(port: int, web_concurrency: int, static_root: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+        "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DATABASE_URL": f"postgres://postgres@{PG['host']}:5432/{DB_NAME}",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
+        "STATIC_ROOT": static_root,
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(web_concurrency),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [str(ROOT / "bin" / "entrypoint.sh"), "web"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(Path(static_root) / "web.log", "w"),
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/conversations/", timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("gunicorn did not come up; see " + static_root + "/web.log")
+
+
+def run_wrk(url: str, event: str, duration: int, connections: int, threads: int, env: dict) -> dict:
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "-s",
+            str(ROOT / "bench" / "webhook.lua"),
+            url,
+        ],
+        env={**os.environ, **env, "EVENT": event},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return parse_wrk(output)
+
+
+def to_ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": to_ms(latency["50"]),
+        "p99": to_ms(latency["99"]),
+        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--web-concurrency", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 3)))
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    close_per_thread = 20000
+    pool = 1000
+    prepare_database(args.threads, close_per_thread, pool)
+    workdir = tempfile.mkdtemp(prefix="bench-")
+    web = start_web(args.port, args.web_concurrency, workdir)
+    try:
+        seed(args.threads, close_per_thread, pool)
+        env = {"MESSAGE_POOL": str(pool), "CLOSE_PER_THREAD": str(close_per_thread)}
+        base = f"http://127.0.0.1:{args.port}"
+        run_wrk(f"{base}/webhook/", "NEW_CONVERSATION", 3, args.connections, args.threads, env)  # warm-up
+        rows = []
+        for label, path, event in [
+            ("baseline (bare DRF view, one INSERT)", "/bench/baseline/", "baseline"),
+            ("NEW_CONVERSATION", "/webhook/", "NEW_CONVERSATION"),
+            ("NEW_MESSAGE", "/webhook/", "NEW_MESSAGE"),
+            ("CLOSE_CONVERSATION", "/webhook/", "CLOSE_CONVERSATION"),
+        ]:
+            rows.append((label, run_wrk(base + path, event, args.duration, args.connections, args.threads, env)))
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(20)
+    baseline = rows[0][1]["rps"]
+    print(
+        f"\nwebhook benchmark: {args.connections} connections, {args.duration} s each, "
+        f"gunicorn {args.web_concurrency} sync workers, wrk on the same {os.cpu_count()}-core machine\n"
+    )
+    print(f"| {'endpoint':38} | {'req/s':>7} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} | {'non-2xx':>7} |")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    for label, r in rows:
+        print(
+            f"| {label:38} | {r['rps']:7.0f} | {r['rps'] / baseline:10.0%} | {r['p50']:7.1f} | {r['p99']:7.1f} "
+            f"| {r['non_2xx']:7d} |" + (f" socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
+        )
+
+
+if __name__ == "__main__":
+    main()
