@@ -85,6 +85,31 @@ def parked_messages_expire() -> int:
     )
 
 
+# Pending groups due within `lookahead`, or whose conversation is CLOSED (see reply_groups_dispatch).
+DUE_GROUPS_SQL = """
+WITH pending_groups AS MATERIALIZED (
+    SELECT conversation_id, max(received_at) AS last_arrival
+    FROM chat_message
+    WHERE pending
+    GROUP BY conversation_id
+)
+SELECT g.conversation_id, g.last_arrival
+FROM pending_groups g
+CROSS JOIN LATERAL (
+    SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1
+) c
+WHERE g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.status = %(closed)s
+"""
+
+
+def due_groups_params() -> dict:
+    return {
+        "closed": Conversation.Status.CLOSED,
+        "window": group_window(),
+        "lookahead": timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS),
+    }
+
+
 def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
     """Lease and dispatch one job per conversation whose pending group is due, or due within one sweep.
 
@@ -96,27 +121,33 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
     lease = timedelta(seconds=settings.REPLY_LEASE_SECONDS)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            # The aggregate reads only the partial index of pending messages: its cost follows the number of
-            # waiting messages, not the size of the table.
+            # Two steps so each reads an index. The aggregate reads only the partial index of pending messages
+            # (its cost follows the number of waiting messages, not the size of the table); each group's
+            # conversation is then probed by primary key (LATERAL ... LIMIT 1 keeps the planner from hashing the
+            # whole conversation table) to keep the groups due soon or CLOSED. Only those are locked and leased.
+            cursor.execute(DUE_GROUPS_SQL, due_groups_params())
+            groups = cursor.fetchall()
+            if not groups:
+                return 0
             cursor.execute(
                 """
-                WITH pending_groups AS (
-                    SELECT conversation_id, max(received_at) AS last_arrival
-                    FROM chat_message
-                    WHERE pending
-                    GROUP BY conversation_id
-                )
                 SELECT c.id,
                        CASE WHEN c.status = %(closed)s THEN 0
                             ELSE greatest(0, extract(epoch FROM g.last_arrival + %(window)s - clock_timestamp()))
                        END
-                FROM pending_groups g
+                FROM unnest(%(ids)s::uuid[], %(arrivals)s::timestamptz[]) AS g (conversation_id, last_arrival)
                 JOIN chat_conversation c ON c.id = g.conversation_id
                 WHERE (g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.status = %(closed)s)
                   AND (c.reply_lease_until IS NULL OR c.reply_lease_until < clock_timestamp())
                 FOR NO KEY UPDATE OF c SKIP LOCKED
                 """,
-                {"closed": Conversation.Status.CLOSED, "window": group_window(), "lookahead": lookahead},
+                {
+                    "closed": Conversation.Status.CLOSED,
+                    "window": group_window(),
+                    "lookahead": lookahead,
+                    "ids": [conversation_id for conversation_id, _ in groups],
+                    "arrivals": [last_arrival for _, last_arrival in groups],
+                },
             )
             due = [DueGroup(conversation_id, float(due_in)) for conversation_id, due_in in cursor.fetchall()]
             if not due:
