@@ -48,6 +48,7 @@ case "$role" in
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-2}" \
+      --queues sweep,celery \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
       --without-gossip --without-mingle \
       "$@"

@@ -200,6 +200,8 @@ def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
         groups = message_groups_split(pending, window)
         if groups and conversation.status == Conversation.Status.OPEN and groups[-1][-1].received_at > now - window:
             groups.pop()
+        if pending and not groups:
+            logger.info("group not due yet", extra={"conversation_id": str(conversation_id)})
         replies = [_reply_write(conversation, group, now + timedelta(microseconds=n)) for n, group in enumerate(groups)]
         conversation.reply_lease_until = None
         update_fields = ["reply_lease_until"]

@@ -140,6 +140,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = min(1.0, SWEEP_INTERVAL_SECONDS)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Sweeps have a queue of their own, listed first by the worker (bin/entrypoint.sh: --queues sweep,celery), so
+# a burst of reply jobs never delays them.
+CELERY_TASK_ROUTES = {"scheduler.sweep": {"queue": "sweep"}, "scheduler.parked_messages_purge": {"queue": "sweep"}}
 # Publishing must not hang a sweep for long when Redis is down; the lease brings the job back later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
