@@ -47,7 +47,7 @@ case "$role" in
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${CELERY_CONCURRENCY:-2}" \
+      --concurrency "${CELERY_CONCURRENCY:-4}" \
       --queues sweep,celery \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
       --without-gossip --without-mingle \
