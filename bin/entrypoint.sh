@@ -34,7 +34,7 @@ case "$role" in
     python manage.py setup_periodic_tasks
     exec python -m gunicorn realmate.wsgi:application \
       --bind "${BIND:-0.0.0.0:${PORT:-8000}}" \
-      --workers "${WEB_CONCURRENCY:-3}" \
+      --workers "${WEB_CONCURRENCY:-2}" \
       --worker-class "${GUNICORN_WORKER_CLASS:-sync}" \
       --threads "${GUNICORN_THREADS:-1}" \
       --timeout "${GUNICORN_TIMEOUT:-30}" \

@@ -3,6 +3,7 @@
 import uuid
 from http import HTTPStatus
 
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -11,11 +12,14 @@ from rest_framework.views import APIView
 
 from chat import selectors, services
 from chat.errors import ChatError
+from chat.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from chat.serializers import (
     CloseConversationDataSerializer,
     ConversationDetailSerializer,
     ConversationListItemSerializer,
     ConversationListQuerySerializer,
+    ConversationPageSerializer,
+    ErrorSerializer,
     NewConversationDataSerializer,
     NewMessageDataSerializer,
     WebhookEnvelopeSerializer,
@@ -35,6 +39,7 @@ class WebhookApi(APIView):
     # The body is read raw: the signature covers the exact bytes, and a missing Content-Type is not an error.
     parser_classes = []
 
+    @extend_schema(**WEBHOOK_SCHEMA)
     def post(self, request: Request) -> Response:
         payload = webhook_body_read(request)
         if not isinstance(payload, dict):
@@ -67,6 +72,11 @@ class WebhookApi(APIView):
 
 
 class ConversationDetailApi(APIView):
+    @extend_schema(
+        summary="A conversation with its messages",
+        description="Messages are ordered by timestamp, then arrival. OUTBOUND replies appear once written.",
+        responses={200: ConversationDetailSerializer, 404: NOT_FOUND},
+    )
     def get(self, request: Request, conversation_id: str) -> Response:
         try:
             parsed_id = uuid.UUID(conversation_id)
@@ -85,6 +95,16 @@ class ConversationPagination(PageNumberPagination):
 
 
 class ConversationListApi(APIView):
+    @extend_schema(
+        summary="Conversations, newest activity first",
+        operation_id="conversations_list",
+        parameters=[
+            OpenApiParameter("status", enum=["OPEN", "CLOSED"], required=False),
+            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("page_size", int, required=False, description="At most 200; 50 by default."),
+        ],
+        responses={200: ConversationPageSerializer, 400: ErrorSerializer, 404: NOT_FOUND},
+    )
     def get(self, request: Request) -> Response:
         query = ConversationListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

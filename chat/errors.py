@@ -12,6 +12,24 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+# Every `code` an error body can carry, with what it means. The OpenAPI schema and docs list them from here.
+ERROR_CODES: dict[str, str] = {
+    "invalid_json": "400: the body is not valid UTF-8 JSON.",
+    "invalid_payload": "400: the JSON does not have the event's shape; `errors` names each field.",
+    "unknown_event_type": "400: `type` is not NEW_CONVERSATION, NEW_MESSAGE or CLOSE_CONVERSATION.",
+    "conversation_exists": "400: NEW_CONVERSATION with an id that already exists.",
+    "conversation_not_found": "400: CLOSE_CONVERSATION for a conversation that does not exist.",
+    "conversation_already_closed": "400: CLOSE_CONVERSATION for a conversation already CLOSED.",
+    "conversation_closed": "400: NEW_MESSAGE for a CLOSED conversation.",
+    "message_id_conflict": "400: NEW_MESSAGE whose id is used in another conversation or with other content.",
+    "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
+    "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
+    "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",
+    "method_not_allowed": "405: the method is not allowed on this path.",
+    "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
+    "database_unavailable": "503: PostgreSQL is unreachable; nothing was written, retry later.",
+}
+
 
 class ChatError(Exception):
     """A request the service understood and refuses: maps to `status` with a stable `code`."""

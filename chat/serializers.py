@@ -5,6 +5,7 @@ Serializers check shape only; the services enforce the rules.
 
 from rest_framework import serializers
 
+from chat.errors import ERROR_CODES
 from chat.fields import StrictCharField, StrictDateTimeField, StrictUUIDField
 from chat.models import Conversation, Message
 
@@ -74,3 +75,39 @@ class MessageReceiptSerializer(serializers.Serializer):
         help_text="stored: waiting for its group's reply; parked: its conversation is not known yet; "
         "duplicate: an exact redelivery, nothing changed.",
     )
+
+
+# --- Shapes that exist for the OpenAPI schema: the full events, the receipt and the error body.
+class NewConversationEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["NEW_CONVERSATION"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = NewConversationDataSerializer()
+
+
+class NewMessageEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["NEW_MESSAGE"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = NewMessageDataSerializer()
+
+
+class CloseConversationEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["CLOSE_CONVERSATION"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = CloseConversationDataSerializer()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=list(ERROR_CODES), help_text="Stable; see the list in the description.")
+    detail = serializers.CharField(help_text="A sentence for people.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field problems only, by dotted path (e.g. `data.id`).",
+    )
+
+
+class ConversationPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = ConversationListItemSerializer(many=True)

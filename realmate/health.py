@@ -1,0 +1,84 @@
+"""GET /healthz: is PostgreSQL answering, is Redis answering, and has the sweeper swept recently?"""
+
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+def database_check() -> dict[str, Any]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except DatabaseError as exc:
+        return {"ok": False, "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
+
+
+def redis_check() -> dict[str, Any]:
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+        return {"ok": True}
+    except redis.RedisError as exc:
+        return {"ok": False, "error": str(exc)}
+    finally:
+        client.close()
+
+
+def sweeper_check(database_ok: bool) -> dict[str, Any]:
+    if not database_ok:
+        return {"ok": False, "error": "unknown: the database is unreachable"}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_sweep_at, extract(epoch FROM clock_timestamp() - last_sweep_at) FROM scheduler_sweepheartbeat"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return {"ok": False, "error": "no sweep has completed yet", "last_sweep_at": None}
+    last_sweep_at, age = row[0], float(row[1])
+    ok = age < settings.SWEEP_STALE_SECONDS
+    check: dict[str, Any] = {"ok": ok, "last_sweep_at": datetime.isoformat(last_sweep_at), "age_seconds": round(age, 3)}
+    if not ok:
+        check["error"] = f"last sweep {age:.1f} s ago (limit {settings.SWEEP_STALE_SECONDS:g} s)"
+    return check
+
+
+_check = inline_serializer(
+    "HealthCheck",
+    {
+        "ok": serializers.BooleanField(),
+        "error": serializers.CharField(required=False),
+        "last_sweep_at": serializers.DateTimeField(required=False, allow_null=True),
+        "age_seconds": serializers.FloatField(required=False),
+    },
+)
+_health = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "fail"]),
+        "failing": serializers.ListField(child=serializers.CharField()),
+        "checks": inline_serializer("HealthChecks", {"database": _check, "redis": _check, "sweeper": _check}),
+    },
+)
+
+
+class HealthApi(APIView):
+    @extend_schema(
+        summary="Health of PostgreSQL, Redis and the sweeper",
+        responses={200: _health, 503: OpenApiResponse(_health, description="At least one part is failing.")},
+    )
+    def get(self, request: Request) -> Response:
+        database = database_check()
+        checks = {"database": database, "redis": redis_check(), "sweeper": sweeper_check(database["ok"])}
+        failing = [name for name, check in checks.items() if not check["ok"]]
+        body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+        return Response(body, status=HTTPStatus.SERVICE_UNAVAILABLE if failing else HTTPStatus.OK)

@@ -1,0 +1,72 @@
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from scheduler.models import SweepHeartbeat
+from tests.e2e.stack import free_port
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_sweep():
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now())
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/healthz/"])
+def test_healthy_when_database_redis_and_sweeper_are_fine(api, fresh_sweep, path):
+    response = api.get(path)
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["failing"] == []
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {
+        "database": True,
+        "redis": True,
+        "sweeper": True,
+    }
+
+
+def test_stale_sweeper_is_503(api, settings):
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+
+    response = api.get("/healthz")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["failing"] == ["sweeper"]
+    assert "last sweep" in response.json()["checks"]["sweeper"]["error"]
+
+
+def test_no_sweep_yet_is_503(api):
+    response = api.get("/healthz")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["failing"] == ["sweeper"]
+
+
+def test_unreachable_redis_is_503(api, settings, fresh_sweep):
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+
+    response = api.get("/healthz")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["failing"] == ["redis"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_database_is_503(api):
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        response = api.get("/healthz")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["failing"] == ["database", "sweeper"]
