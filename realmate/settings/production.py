@@ -12,7 +12,7 @@ DEBUG = env.bool("DEBUG", default=False)
 
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production (unset DEBUG or set DEBUG=False).")
-if not SECRET_KEY or SECRET_KEY.startswith("insecure"):
+if not SECRET_KEY or SECRET_KEY.startswith(("insecure", "change-me")):
     raise ImproperlyConfigured("SECRET_KEY must be set to a real secret in production.")
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this service answers to.")

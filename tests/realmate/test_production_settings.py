@@ -41,9 +41,10 @@ def test_good_configuration_starts_with_security_headers_on():
         ({"DEBUG": "True"}, "DEBUG must be off"),
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "insecure-local-only-key"}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "change-me-to-a-long-random-string"}, "SECRET_KEY must be set"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must list"),
     ],
-    ids=["debug-on", "no-secret-key", "dev-secret-key", "no-allowed-hosts"],
+    ids=["debug-on", "no-secret-key", "dev-secret-key", "env-example-placeholder", "no-allowed-hosts"],
 )
 def test_unsafe_configuration_refuses_to_start(override, message):
     result = start(**(GOOD | override))
