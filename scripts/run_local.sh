@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # The local run: the same three processes as docker compose (web, worker, beat), started through the same
-# bin/entrypoint.sh by honcho (Procfile). Ctrl-C stops them all.
+# bin/entrypoint.sh by honcho (Procfile), against the local PostgreSQL and Redis. Ctrl-C stops them all.
+#
+# Settings, first match wins: the shell's environment; the local defaults below; then .env (optional).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-set -a
-# shellcheck disable=SC1091
-[ -f .env ] && . ./.env
-set +a
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realmate.settings.local}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/realmate}"
+export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
+if [ -f .env ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    key="${line%%=*}"
+    [ -z "${!key+x}" ] && export "$key=${line#*=}"
+  done < .env
+fi
 export PATH="$PWD/.venv/bin:$PATH"
 
 python scripts/create_database.py
-exec honcho start -f Procfile "$@"
+if [ -f frontend/package.json ] && [ -z "${SKIP_FRONTEND_BUILD:-}" ]; then
+  scripts/build_frontend.sh
+fi
+# -p: honcho hands each process a PORT counting up from this one; web comes first in the Procfile.
+exec honcho start -f Procfile -e /dev/null -p "${PORT:-8000}" "$@"
