@@ -3,7 +3,8 @@
 import uuid
 from http import HTTPStatus
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -88,6 +89,30 @@ class ConversationDetailApi(APIView):
         return Response(ConversationDetailSerializer(conversation).data)
 
 
+class ServiceConfigApi(APIView):
+    """The timing rules in force, so a client (the web UI) can show when a pending message will be answered."""
+
+    @extend_schema(
+        summary="Timing rules in force",
+        responses=inline_serializer(
+            "ServiceConfig",
+            {
+                "group_window_seconds": serializers.FloatField(),
+                "orphan_ttl_seconds": serializers.FloatField(),
+                "sweep_interval_seconds": serializers.FloatField(),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
+                "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
+                "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
+            }
+        )
+
+
 class ConversationPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -100,6 +125,7 @@ class ConversationListApi(APIView):
         operation_id="conversations_list",
         parameters=[
             OpenApiParameter("status", enum=["OPEN", "CLOSED"], required=False),
+            OpenApiParameter("q", str, required=False, description="The start of a conversation id."),
             OpenApiParameter("page", int, required=False),
             OpenApiParameter("page_size", int, required=False, description="At most 200; 50 by default."),
         ],
@@ -108,7 +134,9 @@ class ConversationListApi(APIView):
     def get(self, request: Request) -> Response:
         query = ConversationListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        conversations = selectors.conversation_list(status=query.validated_data.get("status"))
+        conversations = selectors.conversation_list(
+            status=query.validated_data.get("status"), id_prefix=query.validated_data.get("q")
+        )
         paginator = ConversationPagination()
         page = paginator.paginate_queryset(conversations, request, view=self)
         return paginator.get_paginated_response(ConversationListItemSerializer(page, many=True).data)

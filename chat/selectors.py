@@ -15,12 +15,14 @@ def conversation_get(*, conversation_id: uuid.UUID) -> Conversation | None:
     return conversation
 
 
-def conversation_list(*, status: str | None = None) -> QuerySet[Conversation]:
-    """Conversations, newest activity first, with their message counts."""
+def conversation_list(*, status: str | None = None, id_prefix: str | None = None) -> QuerySet[Conversation]:
+    """Conversations, newest activity first, with their message counts; optionally by status and id prefix."""
     conversations = Conversation.objects.annotate(
         message_count=Count("messages"),
         pending_count=Count("messages", filter=Q(messages__pending=True)),
     ).order_by("-updated_at", "id")
     if status:
         conversations = conversations.filter(status=status)
+    if id_prefix:
+        conversations = conversations.filter(id__startswith=id_prefix.lower())
     return conversations

@@ -65,6 +65,9 @@ class ConversationListItemSerializer(ConversationSerializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+    q = serializers.RegexField(
+        r"^[0-9a-fA-F-]{1,36}$", required=False, help_text="The start of a conversation id (hex digits and dashes)."
+    )
 
 
 class MessageReceiptSerializer(serializers.Serializer):

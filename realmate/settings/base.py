@@ -78,6 +78,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The built web UI (frontend/dist, base /static/) is collected with the admin's and Swagger UI's files.
+STATICFILES_DIRS = [path for path in [BASE_DIR / "frontend" / "dist"] if path.exists()]
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

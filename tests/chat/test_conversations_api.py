@@ -149,3 +149,29 @@ def test_webhook_answers_503_when_the_database_is_unreachable(webhook):
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["code"] == "database_unavailable"
     assert Conversation.objects.count() == 0
+
+
+def test_list_searches_by_the_start_of_the_id(api):
+    wanted = ConversationFactory(id=uuid.UUID("abcdef12-0000-4000-8000-000000000001"))
+    ConversationFactory(id=uuid.UUID("12345678-0000-4000-8000-000000000001"))
+
+    response = api.get("/conversations/?q=ABCDEF")
+
+    assert [c["id"] for c in response.json()["results"]] == [str(wanted.id)]
+
+
+def test_list_rejects_a_search_that_cannot_be_an_id(api):
+    response = api.get("/conversations/?q=x%27%3B")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "q" in response.json()["errors"]
+
+
+def test_config_reports_the_timing_rules(api, settings):
+    response = api.get("/api/config/")
+
+    assert response.json() == {
+        "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
+        "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
+        "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
+    }

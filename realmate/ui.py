@@ -1,0 +1,25 @@
+"""The web UI (frontend/, Vue 3 + Vite) is served by Django at / on the same origin as the API."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+UI_INDEX = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
+
+
+@lru_cache(maxsize=1)
+def _index_html() -> str | None:
+    return UI_INDEX.read_text() if UI_INDEX.exists() else None
+
+
+def ui_index(request: HttpRequest) -> HttpResponse:
+    html = _index_html()
+    if html is None:
+        return HttpResponse(
+            "<!doctype html><title>UI not built</title><p>The web UI is not built: run "
+            "<code>scripts/build_frontend.sh</code> (make run does it).</p>",
+            status=503,
+        )
+    return HttpResponse(html)
