@@ -1,0 +1,64 @@
+import { mount } from '@vue/test-utils'
+import { afterEach, expect, it, vi } from 'vitest'
+import ConversationView from '../components/ConversationView.vue'
+import { flush, stubFetch } from './helpers.js'
+
+const ID = '6a41b347-8d80-4ce9-84ba-7af66f369f6a'
+
+function conversation(overrides = {}) {
+  const now = new Date().toISOString()
+  return {
+    id: ID,
+    status: 'OPEN',
+    created_at: now,
+    updated_at: now,
+    closed_at: null,
+    messages: [
+      { id: 'm1', type: 'INBOUND', content: 'Oi', timestamp: now, received_at: now, pending: false, reply_id: 'r1' },
+      { id: 'r1', type: 'OUTBOUND', content: 'Mensagens recebidas:\nm1\n', timestamp: now, received_at: now, pending: false, reply_id: null },
+      { id: 'm2', type: 'INBOUND', content: 'Tudo bem?', timestamp: now, received_at: now, pending: true, reply_id: null },
+    ],
+    ...overrides,
+  }
+}
+
+afterEach(() => vi.unstubAllGlobals())
+
+it('shows inbound and outbound messages as bubbles on their sides, pending ones marked', async () => {
+  stubFetch({ [`/conversations/${ID}/`]: { body: conversation() } })
+  const wrapper = mount(ConversationView, { props: { id: ID, windowSeconds: 5 } })
+  await flush()
+
+  const bubbles = wrapper.findAll('li.bubble')
+  expect(bubbles.map((b) => b.attributes('data-type'))).toEqual(['INBOUND', 'OUTBOUND', 'INBOUND'])
+  expect(bubbles[0].classes()).toContain('bubble-in')
+  expect(bubbles[1].classes()).toContain('bubble-out')
+  expect(bubbles[1].text()).toContain('Mensagens recebidas:')
+  expect(bubbles[2].classes()).toContain('bubble-pending')
+  expect(bubbles[2].text()).toContain('aguardando resposta')
+  expect(wrapper.find('.waiting').text()).toMatch(/Resposta em ~[0-9.]+ s/)
+  wrapper.unmount()
+})
+
+it('shows the status and the close time of a closed conversation', async () => {
+  const closedAt = '2025-06-04T14:25:00Z'
+  stubFetch({
+    [`/conversations/${ID}/`]: { body: conversation({ status: 'CLOSED', closed_at: closedAt, messages: [] }) },
+  })
+  const wrapper = mount(ConversationView, { props: { id: ID } })
+  await flush()
+
+  expect(wrapper.find('.badge').text()).toBe('Fechada')
+  expect(wrapper.find('.closed-at').exists()).toBe(true)
+  expect(wrapper.find('.waiting').exists()).toBe(false)
+  wrapper.unmount()
+})
+
+it('says when the conversation does not exist yet', async () => {
+  stubFetch({})
+  const wrapper = mount(ConversationView, { props: { id: ID } })
+  await flush()
+
+  expect(wrapper.text()).toContain('não encontrada')
+  wrapper.unmount()
+})

@@ -1,0 +1,54 @@
+import { mount } from '@vue/test-utils'
+import { afterEach, expect, it, vi } from 'vitest'
+import WebhookConsole from '../components/WebhookConsole.vue'
+import { flush, stubFetch } from './helpers.js'
+
+afterEach(() => vi.unstubAllGlobals())
+
+const ID = '6a41b347-8d80-4ce9-84ba-7af66f369f6a'
+
+function postedBody(calls) {
+  return JSON.parse(calls.at(-1).options.body)
+}
+
+it('sends the three events for the chosen conversation and shows each HTTP answer', async () => {
+  const calls = stubFetch({
+    '/webhook/': (url, options) => {
+      const type = JSON.parse(options.body).type
+      return type === 'CLOSE_CONVERSATION'
+        ? { status: 400, body: { code: 'conversation_not_found' } }
+        : { status: type === 'NEW_MESSAGE' ? 202 : 201, body: { ok: true } }
+    },
+  })
+  const wrapper = mount(WebhookConsole, { props: { conversationId: ID } })
+
+  await wrapper.find('[data-event=NEW_CONVERSATION]').trigger('click')
+  await flush()
+  expect(postedBody(calls)).toMatchObject({ type: 'NEW_CONVERSATION', data: { id: ID } })
+
+  await wrapper.find('textarea[name=content]').setValue('Quero alugar')
+  await wrapper.find('form').trigger('submit')
+  await flush()
+  const message = postedBody(calls)
+  expect(message.type).toBe('NEW_MESSAGE')
+  expect(message.data).toMatchObject({ content: 'Quero alugar', conversation_id: ID })
+  expect(message.data.id).toMatch(/^[0-9a-f-]{36}$/)
+  expect(Number.isNaN(Date.parse(message.timestamp))).toBe(false)
+
+  await wrapper.find('[data-event=CLOSE_CONVERSATION]').trigger('click')
+  await flush()
+  const statuses = wrapper.findAll('.http-status').map((s) => s.text())
+  expect(statuses).toEqual(['HTTP 400', 'HTTP 202', 'HTTP 201'])
+  expect(wrapper.emitted('sent')).toHaveLength(3)
+})
+
+it('makes a fresh conversation id on request', async () => {
+  stubFetch({})
+  const wrapper = mount(WebhookConsole, { props: { conversationId: ID } })
+
+  await wrapper.find('button[type=button]').trigger('click')
+
+  const value = wrapper.find('input[name=conversation_id]').element.value
+  expect(value).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  expect(value).not.toBe(ID)
+})

@@ -1,0 +1,42 @@
+// The service's HTTP API, same origin. Every function resolves to parsed JSON or throws an Error.
+
+async function getJson(url) {
+  const response = await fetch(url, { headers: { Accept: 'application/json' } })
+  if (!response.ok) throw new Error(`${response.status} ${url}`)
+  return response.json()
+}
+
+export function listConversations({ status = '', q = '', page = 1 } = {}) {
+  const params = new URLSearchParams({ page: String(page), page_size: '20' })
+  if (status) params.set('status', status)
+  if (q) params.set('q', q)
+  return getJson(`/conversations/?${params}`)
+}
+
+export const getConversation = (id) => getJson(`/conversations/${encodeURIComponent(id)}/`)
+export const getConfig = () => getJson('/api/config/')
+
+// Sends one webhook event and resolves to what came back, errors included: the console shows them all.
+export async function sendEvent(type, data) {
+  const response = await fetch('/webhook/', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ type, timestamp: new Date().toISOString(), data }),
+  })
+  let body
+  try {
+    body = await response.json()
+  } catch {
+    body = null
+  }
+  return { status: response.status, body }
+}
+
+export function newUuid() {
+  if (globalThis.crypto?.randomUUID) return globalThis.crypto.randomUUID()
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16))
+  bytes[6] = (bytes[6] & 0x0f) | 0x40
+  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}

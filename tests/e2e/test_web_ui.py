@@ -1,0 +1,51 @@
+"""The web UI in headless Chromium against the real stack (frontend/e2e/ui.e2e.mjs drives the browser)."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests.e2e.conftest import running_stack
+from tests.e2e.stack import ROOT
+
+WINDOW_SECONDS = "3"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    if not (ROOT / "frontend" / "dist" / "index.html").exists():
+        pytest.fail("frontend/dist is missing: scripts/build_frontend.sh runs before the tests (make test)")
+    yield from running_stack(
+        "ui", env={"GROUP_WINDOW_SECONDS": WINDOW_SECONDS, "ORPHAN_TTL_SECONDS": "6", "SWEEP_INTERVAL_SECONDS": "0.5"}
+    )
+
+
+def test_ui_shows_a_burst_answered_once_and_the_conversation_closed(stack, tmp_path):
+    result = subprocess.run(
+        ["node", "e2e/ui.e2e.mjs"],
+        cwd=ROOT / "frontend",
+        env={
+            **os.environ,
+            "BASE_URL": stack.base_url,
+            "WINDOW_SECONDS": WINDOW_SECONDS,
+            "SCREENSHOT": str(tmp_path / "conversation.png"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    print(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "conversation.png").stat().st_size > 10_000
+
+
+def test_ui_index_and_assets_are_served_by_django(stack):
+    index = stack.http.get(f"{stack.base_url}/", timeout=10)
+    assert index.status_code == 200
+    assert '<div id="app">' in index.text
+    asset = index.text.split('src="', 1)[1].split('"', 1)[0]
+    assert asset.startswith("/static/assets/")
+    script = stack.http.get(f"{stack.base_url}{asset}", timeout=10)
+    assert script.status_code == 200
+    assert "javascript" in script.headers["Content-Type"]
