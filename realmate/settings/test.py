@@ -10,7 +10,13 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Logs go nowhere in tests (pytest's caplog still sees them): no stray lines after pytest's summary.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "root": {"handlers": ["null"], "level": "INFO"},
+}
 WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
 # Tests that enqueue for real use their own Redis database; end-to-end stacks pick theirs (tests/e2e/stack.py).
 CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
