@@ -1,5 +1,8 @@
 """Builders of webhook payloads and small database helpers shared by the tests."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection
@@ -30,3 +33,33 @@ def age_rows(model: type[Message] | type[PendingMessage], ids, seconds: float) -
             f"UPDATE {model._meta.db_table} SET received_at = received_at - %s WHERE id = ANY(%s::uuid[])",
             [timedelta(seconds=seconds), [str(i) for i in ids]],
         )
+
+
+def run_in_parallel(function, times: int) -> list:
+    """Run `function` in `times` threads released together; each thread closes its own database connection.
+    Returns the results (in completion order); an exception in any thread is raised here."""
+    barrier = threading.Barrier(times)
+
+    def run():
+        barrier.wait()
+        try:
+            return function()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        futures = [pool.submit(run) for _ in range(times)]
+        return [future.result() for future in futures]
+
+
+@contextmanager
+def unreachable_database():
+    """Point the default connection at a closed port: a real unreachable PostgreSQL, not a mock."""
+    real_port = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = "1"
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = real_port

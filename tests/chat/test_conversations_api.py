@@ -3,7 +3,6 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
 
 from chat.models import Conversation, Message
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
@@ -135,16 +134,10 @@ def test_outbound_reply_is_linked_from_the_messages_it_answers(api):
 @pytest.mark.django_db(transaction=True)
 def test_webhook_answers_503_when_the_database_is_unreachable(webhook):
     """A real unreachable database (a closed port), not a mock: 503 with a stable code, nothing written."""
-    from tests.helpers import new_conversation
+    from tests.helpers import new_conversation, unreachable_database
 
-    real_port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = "1"
-    try:
+    with unreachable_database():
         response = webhook.post(new_conversation(uuid.uuid4()))
-    finally:
-        connection.close()
-        connection.settings_dict["PORT"] = real_port
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["code"] == "database_unavailable"

@@ -2,11 +2,11 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from scheduler.models import SweepHeartbeat
 from tests.e2e.stack import free_port
+from tests.helpers import unreachable_database
 
 pytestmark = pytest.mark.django_db
 
@@ -59,14 +59,8 @@ def test_unreachable_redis_is_503(api, settings, fresh_sweep):
 
 @pytest.mark.django_db(transaction=True)
 def test_unreachable_database_is_503(api):
-    real_port = connection.settings_dict["PORT"]
-    connection.close()
-    connection.settings_dict["PORT"] = "1"
-    try:
+    with unreachable_database():
         response = api.get("/healthz")
-    finally:
-        connection.close()
-        connection.settings_dict["PORT"] = real_port
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["failing"] == ["database", "sweeper"]

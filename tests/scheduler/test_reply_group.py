@@ -11,7 +11,7 @@ from chat.models import Conversation, Message
 from chat.services import message_receive
 from scheduler.services import reply_group_process
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
-from tests.helpers import age_rows
+from tests.helpers import age_rows, run_in_parallel
 
 pytestmark = pytest.mark.django_db
 
@@ -129,21 +129,7 @@ def test_unknown_conversation_is_a_no_op():
 def test_parallel_jobs_for_one_group_write_exactly_one_reply(settings):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    barrier = threading.Barrier(8)
-    results: list[int] = []
-
-    def run():
-        barrier.wait()
-        try:
-            results.append(len(reply_group_process(conversation_id=message.conversation_id)))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_in_parallel(lambda: len(reply_group_process(conversation_id=message.conversation_id)), 8)
 
     assert sorted(results) == [0] * 7 + [1]
     assert len(outbound(message.conversation)) == 1

@@ -4,13 +4,12 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection
 
 from chat.models import Conversation, Message, PendingMessage
 from scheduler.models import SweepHeartbeat
 from scheduler.services import DueGroup, parked_messages_purge, reply_groups_dispatch, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
-from tests.helpers import age_rows
+from tests.helpers import age_rows, run_in_parallel
 
 pytestmark = pytest.mark.django_db
 
@@ -173,23 +172,11 @@ def test_parallel_sweeps_dispatch_each_group_once(settings):
     age_rows(Message, [m.id for m in messages], settings.GROUP_WINDOW_SECONDS + 0.1)
     dispatched = Dispatched()
     lock = threading.Lock()
-    barrier = threading.Barrier(4)
 
     def collect(group):
         with lock:
             dispatched.append(group)
 
-    def run():
-        barrier.wait()
-        try:
-            reply_groups_dispatch(dispatch=collect)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_in_parallel(lambda: reply_groups_dispatch(dispatch=collect), 4)
 
     assert sorted(g.conversation_id for g in dispatched) == sorted(c.id for c in conversations)
