@@ -1,4 +1,14 @@
 # One image for web, worker and beat; the role is the argument of bin/entrypoint.sh (see docker-compose.yml).
+
+# The web UI, built with the pinned npm packages; only its static output goes into the final image.
+FROM node:20-slim AS frontend
+WORKDIR /frontend
+ENV PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1
+COPY frontend/package.json frontend/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY frontend/ ./
+RUN npm run build
+
 FROM python:3.11-slim AS app
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -16,6 +26,7 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
+COPY --from=frontend /frontend/dist frontend/dist
 
 # Static files are built into the image; the web role collects them again at start (a no-op when unchanged).
 RUN SECRET_KEY=build-only-not-secret ALLOWED_HOSTS=build python manage.py collectstatic --noinput --verbosity 0

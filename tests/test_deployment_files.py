@@ -78,6 +78,14 @@ def test_dockerfile_is_slim_non_root_and_uses_the_entrypoint(dockerfile):
     assert "collectstatic" in dockerfile
 
 
+def test_dockerfile_builds_the_ui_in_a_node_stage_and_ships_only_its_output(dockerfile):
+    assert re.search(r"^FROM node:20-slim AS frontend$", dockerfile, re.MULTILINE)
+    assert "npm ci" in dockerfile
+    assert "COPY --from=frontend /frontend/dist frontend/dist" in dockerfile
+    # The UI is copied in before collectstatic, so its files are among the static files of the image.
+    assert dockerfile.index("COPY --from=frontend") < dockerfile.index("collectstatic")
+
+
 def test_procfile_runs_the_same_entrypoint_roles_as_compose():
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
     assert procfile == {role: f"bin/entrypoint.sh {role}" for role in ROLES}
