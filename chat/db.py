@@ -1,8 +1,6 @@
 """Database expressions for the database clock: every window in this service is measured with it."""
 
-from datetime import datetime
-
-from django.db import connection, models
+from django.db import models
 
 
 class ClockTimestamp(models.Func):
@@ -14,10 +12,3 @@ class ClockTimestamp(models.Func):
 
     template = "clock_timestamp()"
     output_field = models.DateTimeField()
-
-
-def db_now() -> datetime:
-    """The database clock, read once."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 
-from chat.db import ClockTimestamp, db_now
+from chat.db import ClockTimestamp
 from chat.models import Conversation, Message, PendingMessage
 from chat.services import orphan_ttl, parked_messages_attach
 from scheduler.models import SweepHeartbeat
@@ -102,11 +102,17 @@ WHERE g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.stat
 """
 
 
+def dispatch_lookahead() -> timedelta:
+    """How far ahead a sweep dispatches groups (with a countdown): two intervals, so a sweep that runs late
+    (beat and worker share two cores with everything else) still dispatches a group before it falls due."""
+    return 2 * timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
+
+
 def due_groups_params() -> dict:
     return {
         "closed": Conversation.Status.CLOSED,
         "window": group_window(),
-        "lookahead": timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS),
+        "lookahead": dispatch_lookahead(),
     }
 
 
@@ -117,7 +123,7 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
     next sweep are dispatched now with a countdown, so a reply is not late by up to a whole sweep interval.
     Conversations locked by a webhook or a job are skipped; the next sweep sees them.
     """
-    lookahead = timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
+    lookahead = dispatch_lookahead()
     lease = timedelta(seconds=settings.REPLY_LEASE_SECONDS)
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -192,11 +198,15 @@ def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
         conversation = Conversation.objects.select_for_update(no_key=True).filter(id=conversation_id).first()
         if conversation is None:
             return []
-        pending = list(Message.objects.filter(conversation=conversation, pending=True).order_by("received_at", "id"))
         if settings.REPLY_JOB_DRILL_DELAY_SECONDS:
             _drill_delay(settings.REPLY_JOB_DRILL_DELAY_SECONDS)
-        # Read after the lock and the pending rows: no message can be stamped later than this and be missed.
-        now = db_now()
+        # The database clock comes with the rows, read after the lock: no message stamped before it is missed.
+        pending = list(
+            Message.objects.filter(conversation=conversation, pending=True)
+            .annotate(db_now=ClockTimestamp())
+            .order_by("received_at", "id")
+        )
+        now = max((message.db_now for message in pending), default=None)
         groups = message_groups_split(pending, window)
         if groups and conversation.status == Conversation.Status.OPEN and groups[-1][-1].received_at > now - window:
             groups.pop()

@@ -76,7 +76,7 @@ def test_group_due_before_the_next_sweep_is_dispatched_with_a_countdown(
 def test_group_not_due_before_the_next_sweep_is_left_alone(settings, dispatched, django_capture_on_commit_callbacks):
     settings.SWEEP_INTERVAL_SECONDS = 1.0
     message = MessageFactory()
-    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2.5)  # due in 2.5 s: beyond two sweeps
 
     with django_capture_on_commit_callbacks(execute=True):
         assert sweep(dispatched).dispatched == 0
