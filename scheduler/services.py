@@ -180,6 +180,7 @@ def reply_job_enqueue(group: DueGroup) -> None:
 
     # A few milliseconds past the window so the job never finds its group a hair short of due.
     countdown = math.ceil(group.due_in * 1000) / 1000 + 0.005 if group.due_in > 0 else None
+    logger.debug("reply job enqueued", extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in})
     reply_group_process.apply_async(
         args=[str(group.conversation_id)], countdown=countdown, expires=settings.REPLY_LEASE_SECONDS * 2
     )
