@@ -2,6 +2,7 @@
 Redis when Redis stops; Ctrl-C stops every process."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def local_run(tmp_path):
         start_new_session=True,
     )
     try:
-        yield process, f"http://127.0.0.1:{port}", redis_server
+        yield process, f"http://127.0.0.1:{port}", redis_server, tmp_path / "run.log"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -63,7 +64,7 @@ def health(base_url: str) -> tuple[int, dict]:
 
 
 def test_local_run_is_healthy_reports_redis_down_and_stops_on_ctrl_c(local_run):
-    process, base_url, redis_server = local_run
+    process, base_url, redis_server, log_path = local_run
 
     status, body = wait_until(
         lambda: (h := health(base_url))[0] == 200 and h, timeout=120, interval=0.5, what="/healthz 200"
@@ -76,6 +77,10 @@ def test_local_run_is_healthy_reports_redis_down_and_stops_on_ctrl_c(local_run):
     )
     assert "redis" in body["failing"]
     assert body["checks"]["database"]["ok"] is True
+
+    # gunicorn's own lines are JSON too (gunicorn.conf.py), as the application's are.
+    web_lines = re.findall(r"^\S+ web\.1\s+\| (.*)$", log_path.read_text(), re.MULTILINE)
+    assert any('"logger": "gunicorn.error"' in line and line.startswith("{") for line in web_lines), web_lines[:5]
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
     assert process.wait(timeout=30) is not None
