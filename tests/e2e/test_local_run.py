@@ -48,7 +48,12 @@ def local_run(tmp_path):
         yield process, f"http://127.0.0.1:{port}", redis_server, tmp_path / "run.log"
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+            # Ctrl-C first: honcho stops its children (they run in process groups of their own).
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         redis_server.stop()
         connection = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres")
         connection.autocommit = True
@@ -56,6 +61,17 @@ def local_run(tmp_path):
             cursor.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         connection.close()
         print((tmp_path / "run.log").read_text()[-4000:])
+
+
+def processes_with_env(entry: str) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if entry.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def health(base_url: str) -> tuple[int, dict]:
@@ -84,5 +100,5 @@ def test_local_run_is_healthy_reports_redis_down_and_stops_on_ctrl_c(local_run):
 
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does to the foreground process group
     assert process.wait(timeout=30) is not None
-    with pytest.raises(ProcessLookupError):
-        os.killpg(process.pid, 0)  # no process of the group is left
+    # No web, worker or beat process is left (each carries this run's private Redis URL in its environment).
+    assert wait_until(lambda: not processes_with_env(f"CELERY_BROKER_URL={redis_server.url}"), 15, what="all stopped")
