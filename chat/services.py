@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
-from django.db.models.functions import Now
 
 from chat.db import ClockTimestamp
 from chat.errors import ChatError
@@ -48,20 +47,28 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     Raises ChatError(conversation_exists) when the id is taken, also under concurrent duplicates:
     the primary key decides, so exactly one of N parallel requests succeeds.
     """
-    try:
-        # One INSERT in its own transaction (a savepoint when a caller already holds one).
-        with transaction.atomic():
-            conversation = Conversation.objects.create(id=conversation_id, opened_event_at=event_at)
-    except IntegrityError as exc:
-        if _violated_constraint(exc) != "chat_conversation_pkey":
-            raise
-        raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.") from exc
+    # One statement (the common case costs one round trip): insert unless the id exists, and say whether
+    # messages are parked for it. ON CONFLICT lets the primary key pick the one winner of concurrent duplicates.
+    created = list(
+        Conversation.objects.raw(
+            """
+            INSERT INTO chat_conversation (id, status, opened_event_at, created_at, updated_at)
+            SELECT %s, %s, %s, arrival, arrival FROM clock_timestamp() AS arrival
+            ON CONFLICT (id) DO NOTHING
+            RETURNING *, EXISTS (
+                SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
+            ) AS has_parked
+            """,
+            [conversation_id, Conversation.Status.OPEN, event_at, PendingMessage.State.PARKED],
+        )
+    )
+    if not created:
+        raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.")
+    conversation = created[0]
     # A new conversation has no messages but the ones it adopts, so its list needs no query. The attach rule
     # compares arrival with created_at, so adopting after the commit is exact; a crash here leaves the
     # messages PARKED and the next sweep attaches them.
-    conversation.message_list = []
-    if PendingMessage.objects.filter(conversation_id=conversation_id, state=PendingMessage.State.PARKED).exists():
-        conversation.message_list = _parked_messages_adopt(conversation)
+    conversation.message_list = _parked_messages_adopt(conversation) if conversation.has_parked else []
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
     return conversation
 
@@ -71,15 +78,24 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
 
     Raises ChatError when the conversation does not exist or is already CLOSED.
     """
-    # The UPDATE locks the row FOR NO KEY UPDATE: a NEW_MESSAGE (FOR SHARE) commits before it or sees CLOSED.
-    closed = Conversation.objects.filter(id=conversation_id, status=Conversation.Status.OPEN).update(
-        status=Conversation.Status.CLOSED, closed_at=Now(), updated_at=Now(), closed_event_at=event_at
+    # One statement that closes and returns the row (the ORM's update() cannot return it). The UPDATE locks the
+    # row FOR NO KEY UPDATE: a NEW_MESSAGE (FOR SHARE) commits before it, or sees CLOSED.
+    closed = list(
+        Conversation.objects.raw(
+            """
+            UPDATE chat_conversation
+            SET status = %s, closed_at = now(), updated_at = now(), closed_event_at = %s
+            WHERE id = %s AND status = %s
+            RETURNING *
+            """,
+            [Conversation.Status.CLOSED, event_at, conversation_id, Conversation.Status.OPEN],
+        )
     )
-    conversation = Conversation.objects.filter(id=conversation_id).first()
-    if conversation is None:
-        raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
     if not closed:
-        raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
+        if Conversation.objects.filter(id=conversation_id).exists():
+            raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
+        raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
+    conversation = closed[0]
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
     return conversation
 
