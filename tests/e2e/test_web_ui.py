@@ -1,6 +1,7 @@
 """The web UI in headless Chromium against the real stack (frontend/e2e/ui.e2e.mjs drives the browser)."""
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -49,3 +50,15 @@ def test_ui_index_and_assets_are_served_by_django(stack):
     script = stack.http.get(f"{stack.base_url}{asset}", timeout=10)
     assert script.status_code == 200
     assert "javascript" in script.headers["Content-Type"]
+
+
+def test_admin_and_api_docs_are_served_with_their_static_files(stack):
+    admin = stack.http.get(f"{stack.base_url}/admin/login/", timeout=10)
+    assert admin.status_code == 200
+    css = re.search(r'href="(/static/admin/css/[^"]+\.css)"', admin.text).group(1)
+    assert stack.http.get(f"{stack.base_url}{css}", timeout=10).status_code == 200
+
+    docs = stack.http.get(f"{stack.base_url}/api/docs/", timeout=10)
+    assert docs.status_code == 200
+    bundle = re.search(r'src="(/static/drf_spectacular_sidecar/[^"]+\.js)"', docs.text).group(1)
+    assert stack.http.get(f"{stack.base_url}{bundle}", timeout=10).status_code == 200
