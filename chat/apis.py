@@ -1,6 +1,7 @@
 """HTTP views of the chat app: validate with a serializer, call one service, render the result."""
 
 import uuid
+from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from rest_framework.views import APIView
 
 from chat import selectors, services
 from chat.errors import ChatError
+from chat.models import Conversation
 from chat.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from chat.serializers import (
     CloseConversationDataSerializer,
@@ -29,7 +31,8 @@ from chat.services import MessageReceipt
 from chat.webhook import webhook_body_read
 
 # One entry per event type: the serializer of its `data`, the service it calls, and its success status.
-WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], object, HTTPStatus]] = {
+WebhookService = Callable[..., "Conversation | MessageReceipt"]
+WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], WebhookService, HTTPStatus]] = {
     "NEW_CONVERSATION": (NewConversationDataSerializer, services.conversation_create, HTTPStatus.CREATED),
     "NEW_MESSAGE": (NewMessageDataSerializer, services.message_receive, HTTPStatus.ACCEPTED),
     "CLOSE_CONVERSATION": (CloseConversationDataSerializer, services.conversation_close, HTTPStatus.OK),
