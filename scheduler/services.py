@@ -117,13 +117,13 @@ def due_groups_params() -> dict:
 
 
 def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
-    """Lease and dispatch one job per conversation whose pending group is due, or due within one sweep.
+    """Lease and dispatch one job per conversation whose pending group is due, or due within two sweeps.
 
     Due: the newest pending arrival is GROUP_WINDOW old, or the conversation is CLOSED. Groups due before the
-    next sweep are dispatched now with a countdown, so a reply is not late by up to a whole sweep interval.
+    next sweeps are dispatched now with a countdown, so a reply is not late by up to a whole sweep interval.
     Conversations locked by a webhook or a job are skipped; the next sweep sees them.
     """
-    lookahead = dispatch_lookahead()
+    params = due_groups_params()
     lease = timedelta(seconds=settings.REPLY_LEASE_SECONDS)
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -131,7 +131,7 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
             # (its cost follows the number of waiting messages, not the size of the table); each group's
             # conversation is then probed by primary key (LATERAL ... LIMIT 1 keeps the planner from hashing the
             # whole conversation table) to keep the groups due soon or CLOSED. Only those are locked and leased.
-            cursor.execute(DUE_GROUPS_SQL, due_groups_params())
+            cursor.execute(DUE_GROUPS_SQL, params)
             groups = cursor.fetchall()
             if not groups:
                 return 0
@@ -148,9 +148,7 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
                 FOR NO KEY UPDATE OF c SKIP LOCKED
                 """,
                 {
-                    "closed": Conversation.Status.CLOSED,
-                    "window": group_window(),
-                    "lookahead": lookahead,
+                    **params,
                     "ids": [conversation_id for conversation_id, _ in groups],
                     "arrivals": [last_arrival for _, last_arrival in groups],
                 },
@@ -160,7 +158,7 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
                 return 0
             cursor.execute(
                 "UPDATE chat_conversation SET reply_lease_until = clock_timestamp() + %s WHERE id = ANY(%s)",
-                [lease + lookahead, [group.conversation_id for group in due]],
+                [lease + params["lookahead"], [group.conversation_id for group in due]],
             )
         # Enqueue only once the leases are committed; a failed enqueue is retried when its lease runs out.
         transaction.on_commit(lambda: _dispatch_all(due, dispatch))

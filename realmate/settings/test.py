@@ -1,4 +1,4 @@
-"""Settings for the test suite: the real PostgreSQL and Redis on localhost, short windows by default."""
+"""Settings for the test suite: the real PostgreSQL and Redis on localhost (tests move time by aging rows)."""
 
 from .base import *  # noqa: F403
 from .base import env
@@ -17,6 +17,5 @@ LOGGING = {
     "handlers": {"null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["null"], "level": "INFO"},
 }
-WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
 # Tests that enqueue for real use their own Redis database; end-to-end stacks pick theirs (tests/e2e/stack.py).
 CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
