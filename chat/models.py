@@ -11,6 +11,11 @@ from chat.db import ClockTimestamp
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
 
+def message_order_key(message: "Message") -> tuple:
+    """MESSAGE_ORDER in Python, for messages already in memory (PostgreSQL orders UUIDs as their hex strings)."""
+    return (message.timestamp, message.received_at, str(message.id))
+
+
 class Conversation(models.Model):
     class Status(models.TextChoices):
         OPEN = "OPEN"

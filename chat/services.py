@@ -19,7 +19,7 @@ from django.db.models import Exists, OuterRef
 
 from chat.db import ClockTimestamp
 from chat.errors import ChatError
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, PendingMessage, message_order_key
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,16 @@ class MessageReceipt:
 
 def orphan_ttl() -> timedelta:
     return timedelta(seconds=settings.ORPHAN_TTL_SECONDS)
+
+
+def conversation_created_in_time() -> Exists:
+    """The attach rule, as a filter on PendingMessage: its conversation exists and was created within
+    ORPHAN_TTL of the message's arrival. The sweep attaches what matches and expires what never can."""
+    return Exists(
+        Conversation.objects.filter(
+            id=OuterRef("conversation_id"), created_at__lte=OuterRef("received_at") + orphan_ttl()
+        )
+    )
 
 
 def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation:
@@ -148,11 +158,8 @@ def parked_messages_attach() -> int:
     message parked while its conversation was being created (neither transaction saw the other). Each message
     keeps its own arrival time, so its group window counts from when it arrived. Returns how many it attached.
     """
-    created_in_time = Conversation.objects.filter(
-        id=OuterRef("conversation_id"), created_at__lte=OuterRef("received_at") + orphan_ttl()
-    )
     with transaction.atomic():
-        parked = PendingMessage.objects.filter(Exists(created_in_time), state=PendingMessage.State.PARKED)
+        parked = PendingMessage.objects.filter(conversation_created_in_time(), state=PendingMessage.State.PARKED)
         return len(_parked_rows_attach(list(parked.select_for_update(skip_locked=True))))
 
 
@@ -192,7 +199,7 @@ def _parked_rows_attach(rows: list[PendingMessage]) -> list[Message]:
             "parked message attached",
             extra={"conversation_id": str(row.conversation_id), "message_id": str(row.id)},
         )
-    return sorted(messages, key=lambda message: (message.timestamp, message.received_at, str(message.id)))
+    return sorted(messages, key=message_order_key)
 
 
 def _parked_messages_adopt(conversation: Conversation) -> list[Message]:

@@ -16,11 +16,10 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 
 from chat.db import ClockTimestamp
-from chat.models import Conversation, Message, PendingMessage
-from chat.services import orphan_ttl, parked_messages_attach
+from chat.models import Conversation, Message, PendingMessage, message_order_key
+from chat.services import conversation_created_in_time, orphan_ttl, parked_messages_attach
 from scheduler.models import SweepHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -72,15 +71,12 @@ def sweep_run(*, dispatch: Callable[[DueGroup], None] | None = None) -> SweepRes
 
 def parked_messages_expire() -> int:
     """Mark EXPIRED the parked messages whose conversation did not arrive within ORPHAN_TTL."""
-    created_in_time = Conversation.objects.filter(
-        id=OuterRef("conversation_id"), created_at__lte=OuterRef("received_at") + orphan_ttl()
-    )
     return (
         PendingMessage.objects.filter(
             state=PendingMessage.State.PARKED,
             received_at__lt=ClockTimestamp() - orphan_ttl() - EXPIRY_GRACE,
         )
-        .exclude(Exists(created_in_time))
+        .exclude(conversation_created_in_time())
         .update(state=PendingMessage.State.EXPIRED, resolved_at=ClockTimestamp())
     )
 
@@ -243,7 +239,7 @@ def message_groups_split(messages: list[Message], window: timedelta) -> list[lis
 
 def reply_content(group: list[Message]) -> str:
     """SPEC section 3: the header, then one id per line in timestamp-then-arrival order, trailing newline."""
-    ordered = sorted(group, key=lambda message: (message.timestamp, message.received_at, str(message.id)))
+    ordered = sorted(group, key=message_order_key)
     return REPLY_HEADER + "".join(f"{message.id}\n" for message in ordered)
 
 
