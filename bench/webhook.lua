@@ -3,6 +3,8 @@
 local event = os.getenv("EVENT")
 local pool = tonumber(os.getenv("MESSAGE_POOL") or "1000")
 local close_per_thread = tonumber(os.getenv("CLOSE_PER_THREAD") or "100000")
+-- Each round of the benchmark closes conversations no earlier round has closed.
+local close_offset = tonumber(os.getenv("CLOSE_OFFSET") or "0")
 local threads = {}
 local next_id = 0
 
@@ -14,7 +16,7 @@ end
 
 function init(args)
   math.randomseed(os.time() * 1000 + tid * 7919)
-  closed = 0
+  closed = close_offset
 end
 
 local function uuid4()

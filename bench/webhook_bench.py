@@ -1,9 +1,12 @@
 """Webhook throughput benchmark: gunicorn started like production, wrk driving it from a separate process.
 
-    python bench/webhook_bench.py [--duration 10] [--connections 32] [--web-concurrency 3]
+    python bench/webhook_bench.py [--duration 8] [--rounds 3] [--connections 32] [--web-concurrency 2]
 
 Prints, per event type and for a baseline (a bare DRF view doing one INSERT): requests/s, p50 and p99
-latency and the count of non-2xx answers. Needs `wrk` (apt-get install wrk) and a local PostgreSQL.
+latency and the count of non-2xx answers. The rows run in rounds (baseline, then each event, again and again)
+and the table shows each row's median over the rounds: this machine's speed drifts by tens of percent over a
+minute, and interleaving puts each event next to a baseline measured at the same moment. Needs `wrk`
+(apt-get install wrk) and a local PostgreSQL.
 """
 
 import argparse
@@ -11,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -127,7 +131,8 @@ def parse_wrk(output: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=8, help="seconds per row and round (at most 10)")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--web-concurrency", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
@@ -136,7 +141,10 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
 
-    close_per_thread = 20000
+    if args.duration > 10:
+        raise SystemExit("--duration is at most 10: each round has 10,000 conversations per wrk thread to close")
+    close_per_round = 10000
+    close_per_thread = close_per_round * args.rounds
     pool = 1000
     prepare_database(args.threads, close_per_thread, pool)
     workdir = tempfile.mkdtemp(prefix="bench-")
@@ -146,28 +154,49 @@ def main() -> None:
         env = {"MESSAGE_POOL": str(pool), "CLOSE_PER_THREAD": str(close_per_thread)}
         base = f"http://127.0.0.1:{args.port}"
         run_wrk(f"{base}/webhook/", "NEW_CONVERSATION", 3, args.connections, args.threads, env)  # warm-up
-        rows = []
-        for label, path, event in [
-            ("baseline (bare DRF view, one INSERT)", "/bench/baseline/", "baseline"),
-            ("NEW_CONVERSATION", "/webhook/", "NEW_CONVERSATION"),
-            ("NEW_MESSAGE", "/webhook/", "NEW_MESSAGE"),
-            ("CLOSE_CONVERSATION", "/webhook/", "CLOSE_CONVERSATION"),
-        ]:
-            rows.append((label, run_wrk(base + path, event, args.duration, args.connections, args.threads, env)))
+        results = {label: [] for label, _, _ in ROWS}
+        for round_number in range(args.rounds):
+            env["CLOSE_OFFSET"] = str(round_number * close_per_round)
+            for label, path, event in ROWS:
+                result = run_wrk(base + path, event, args.duration, args.connections, args.threads, env)
+                results[label].append(result)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(20)
-    baseline = rows[0][1]["rps"]
+    print_table(results, args)
+
+
+ROWS = [
+    ("baseline (bare DRF view, one INSERT)", "/bench/baseline/", "baseline"),
+    ("NEW_CONVERSATION", "/webhook/", "NEW_CONVERSATION"),
+    ("NEW_MESSAGE", "/webhook/", "NEW_MESSAGE"),
+    ("CLOSE_CONVERSATION", "/webhook/", "CLOSE_CONVERSATION"),
+]
+
+
+def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    """Medians over the rounds; `vs baseline` is the median of each round's ratio to that round's baseline."""
+    baselines = [r["rps"] for r in results[ROWS[0][0]]]
     print(
-        f"\nwebhook benchmark: {args.connections} connections, {args.duration} s each, "
-        f"gunicorn {args.web_concurrency} sync workers, wrk on the same {os.cpu_count()}-core machine\n"
+        f"\nwebhook benchmark: {args.connections} connections, {args.rounds} rounds of {args.duration} s per row, "
+        f"gunicorn {args.web_concurrency} {os.environ.get('GUNICORN_WORKER_CLASS', 'sync')} workers, "
+        f"wrk on the same {os.cpu_count()}-core machine\n"
     )
-    print(f"| {'endpoint':38} | {'req/s':>7} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} | {'non-2xx':>7} |")
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
-    for label, r in rows:
+    print(
+        f"| {'endpoint':38} | {'req/s':>7} | {'range':>11} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} "
+        f"| {'non-2xx':>7} |"
+    )
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    for label, rounds in results.items():
+        rps = [r["rps"] for r in rounds]
+        ratio = statistics.median(r / b for r, b in zip(rps, baselines, strict=True))
+        errors = "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"])
+        p50 = statistics.median(r["p50"] for r in rounds)
+        p99 = statistics.median(r["p99"] for r in rounds)
         print(
-            f"| {label:38} | {r['rps']:7.0f} | {r['rps'] / baseline:10.0%} | {r['p50']:7.1f} | {r['p99']:7.1f} "
-            f"| {r['non_2xx']:7d} |" + (f" socket errors: {r['socket_errors']}" if r["socket_errors"] else "")
+            f"| {label:38} | {statistics.median(rps):7.0f} | {min(rps):5.0f}-{max(rps):<5.0f} | {ratio:10.0%} "
+            f"| {p50:7.1f} | {p99:7.1f} "
+            f"| {sum(r['non_2xx'] for r in rounds):7d} |" + (f" socket errors: {errors}" if errors else "")
         )
 
 

@@ -23,6 +23,7 @@ from chat.serializers import (
     ConversationListQuerySerializer,
     ConversationPageSerializer,
     ErrorSerializer,
+    MessageReceiptSerializer,
     NewConversationDataSerializer,
     NewMessageDataSerializer,
     WebhookEnvelopeSerializer,
@@ -65,13 +66,7 @@ class WebhookApi(APIView):
 
         if isinstance(result, MessageReceipt):
             status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
-            # A plain dict: the receipt has three fields and this is the hottest path of the service.
-            body = {
-                "id": str(result.message_id),
-                "conversation_id": str(result.conversation_id),
-                "outcome": result.outcome,
-            }
-            return Response(body, status=status)
+            return Response(MessageReceiptSerializer(result).data, status=status)
         return Response(ConversationDetailSerializer(result).data, status=success_status)
 
 

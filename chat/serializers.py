@@ -3,6 +3,8 @@
 Serializers check shape only; the services enforce the rules.
 """
 
+import copy
+
 from rest_framework import serializers
 
 from chat.errors import ERROR_CODES
@@ -12,7 +14,21 @@ from chat.models import Conversation, Message
 MAX_CONTENT_LENGTH = 65536
 
 
-class WebhookEnvelopeSerializer(serializers.Serializer):
+class InputSerializer(serializers.Serializer):
+    """A serializer that gives each instance shallow copies of its declared fields, not deep copies.
+
+    DRF deep-copies the declared fields of every serializer instance so that code may change them per
+    instance; rebuilding them costs a webhook request more than validating it. Binding a field to its
+    serializer (field_name, parent, source) assigns attributes, which land on the copy, and validating a value
+    changes no field, so a shallow copy is enough. A subclass that changes its fields per instance, or that
+    nests a serializer, must not use this base.
+    """
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        return {name: copy.copy(field) for name, field in self._declared_fields.items()}
+
+
+class WebhookEnvelopeSerializer(InputSerializer):
     """The part every event shares: `{"type", "timestamp", "data"}`; unknown extra fields are ignored."""
 
     type = StrictCharField(max_length=64)
@@ -20,23 +36,46 @@ class WebhookEnvelopeSerializer(serializers.Serializer):
     data = serializers.DictField()
 
 
-class NewConversationDataSerializer(serializers.Serializer):
+class NewConversationDataSerializer(InputSerializer):
     id = StrictUUIDField(source="conversation_id")
 
 
-class NewMessageDataSerializer(serializers.Serializer):
+class NewMessageDataSerializer(InputSerializer):
     id = StrictUUIDField(source="message_id")
     content = StrictCharField(min_length=1, max_length=MAX_CONTENT_LENGTH)
     conversation_id = StrictUUIDField()
 
 
-class CloseConversationDataSerializer(serializers.Serializer):
+class CloseConversationDataSerializer(InputSerializer):
     id = StrictUUIDField(source="conversation_id")
 
 
-# Output serializers declare their fields: a ModelSerializer rebuilds its fields on every use, which costs
-# more than the rest of a webhook request.
-class MessageSerializer(serializers.Serializer):
+class OutputSerializer(serializers.Serializer):
+    """A read-only serializer that renders with its class's declared fields.
+
+    DRF deep-copies every declared field each time a serializer renders (`Serializer.fields`): 13 field
+    constructions for a conversation, more than half of what serializers cost a webhook request. Output fields
+    keep no state while rendering, and the ones here need no binding (no context, no method fields), so the
+    class's own field objects render every instance. The declared fields stay the contract (and the OpenAPI
+    schema); tests/chat/test_serializers.py checks this gives what DRF's generic rendering gives.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, field in cls._declared_fields.items():
+            source = field.source or name
+            if isinstance(field, serializers.SerializerMethodField) or "." in source or source == "*":
+                raise TypeError(f"{cls.__name__}.{name}: an OutputSerializer field reads one attribute of its own.")
+
+    def to_representation(self, instance) -> dict:
+        representation = {}
+        for name, field in self._declared_fields.items():
+            value = getattr(instance, field.source or name)
+            representation[name] = None if value is None else field.to_representation(value)
+        return representation
+
+
+class MessageSerializer(OutputSerializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)
     content = serializers.CharField()
@@ -46,7 +85,7 @@ class MessageSerializer(serializers.Serializer):
     reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
 
 
-class ConversationSerializer(serializers.Serializer):
+class ConversationSerializer(OutputSerializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Conversation.Status.choices)
     created_at = serializers.DateTimeField()
@@ -70,7 +109,7 @@ class ConversationListQuerySerializer(serializers.Serializer):
     )
 
 
-class MessageReceiptSerializer(serializers.Serializer):
+class MessageReceiptSerializer(OutputSerializer):
     id = serializers.UUIDField(source="message_id")
     conversation_id = serializers.UUIDField()
     outcome = serializers.ChoiceField(
