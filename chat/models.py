@@ -11,6 +11,13 @@ from chat.db import ClockTimestamp
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
 
+# A conversation's messages in MESSAGE_ORDER. Raw SQL because the ORM spends ~0.6 ms of CPU compiling this query
+# (measured on this 2-core machine), as much as the rest of a CLOSE_CONVERSATION request; this is 0.1 ms.
+MESSAGES_OF_CONVERSATION_SQL = "SELECT * FROM chat_message WHERE conversation_id = %s ORDER BY " + ", ".join(
+    f'"{column}"' for column in MESSAGE_ORDER
+)
+
+
 def message_order_key(message: "Message") -> tuple:
     """MESSAGE_ORDER in Python, for messages already in memory (PostgreSQL orders UUIDs as their hex strings)."""
     return (message.timestamp, message.received_at, str(message.id))
@@ -51,7 +58,7 @@ class Conversation(models.Model):
     def message_list(self) -> list["Message"]:
         """Its messages in conversation order (timestamp, then arrival). Code that already holds them, such as
         conversation_create with the messages it adopted, assigns this instead of paying for a query."""
-        return list(self.messages.order_by(*MESSAGE_ORDER))
+        return list(Message.objects.raw(MESSAGES_OF_CONVERSATION_SQL, [self.id]))
 
 
 class Message(models.Model):

@@ -4,15 +4,12 @@ import uuid
 
 from django.db.models import Count, Q, QuerySet
 
-from chat.models import MESSAGE_ORDER, Conversation
+from chat.models import Conversation
 
 
 def conversation_get(*, conversation_id: uuid.UUID) -> Conversation | None:
-    """One conversation with its messages (timestamp, then arrival order), in two queries whatever its size."""
-    conversation = Conversation.objects.filter(id=conversation_id).first()
-    if conversation is not None:
-        conversation.message_list = list(conversation.messages.order_by(*MESSAGE_ORDER))
-    return conversation
+    """One conversation; its `message_list` (timestamp, then arrival order) is the second and last query."""
+    return Conversation.objects.filter(id=conversation_id).first()
 
 
 def conversation_list(*, status: str | None = None, id_prefix: str | None = None) -> QuerySet[Conversation]:
