@@ -1,6 +1,8 @@
 """gunicorn reads this file from the working directory (bin/entrypoint.sh runs from the repo root): its own
 log lines become JSON like the application's (realmate.logging.JsonFormatter)."""
 
+import gc
+
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -11,3 +13,10 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def post_worker_init(worker):
+    """Move everything loaded at startup (Django, DRF, the URL conf: ~70k objects) out of the garbage collector's
+    reach, so full collections stop scanning them again and again. Measured in-process on this machine: a full
+    collection every ~1,500 webhook requests, 80 ms before, 30 ms after; such pauses land in the p99 latency."""
+    gc.freeze()

@@ -110,6 +110,26 @@ def run_wrk(url: str, event: str, duration: int, connections: int, threads: int,
     return parse_wrk(output)
 
 
+def server_cpu_seconds(web_pgid: int) -> float:
+    """CPU time used so far by gunicorn (its process group) and by every PostgreSQL process.
+
+    CPU per request is steadier than requests/s on a machine whose speed drifts, and it counts the database's
+    share of the work, which requests/s alone hides.
+    """
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        command = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        # After the command: state, ppid, pgrp, ...; utime and stime are fields 14 and 15 of the whole line.
+        if int(fields[2]) == web_pgid or command == "postgres":
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def to_ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
@@ -158,7 +178,9 @@ def main() -> None:
         for round_number in range(args.rounds):
             env["CLOSE_OFFSET"] = str(round_number * close_per_round)
             for label, path, event in ROWS:
+                cpu_before = server_cpu_seconds(web.pid)
                 result = run_wrk(base + path, event, args.duration, args.connections, args.threads, env)
+                result["cpu_ms"] = (server_cpu_seconds(web.pid) - cpu_before) * 1000 / result["requests"]
                 results[label].append(result)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
@@ -175,7 +197,10 @@ ROWS = [
 
 
 def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
-    """Medians over the rounds; `vs baseline` is the median of each round's ratio to that round's baseline."""
+    """Medians over the rounds; `vs baseline` is the median of each round's ratio to that round's baseline.
+
+    CPU ms/req is the CPU gunicorn and PostgreSQL spent per request (wrk excluded).
+    """
     baselines = [r["rps"] for r in results[ROWS[0][0]]]
     print(
         f"\nwebhook benchmark: {args.connections} connections, {args.rounds} rounds of {args.duration} s per row, "
@@ -184,9 +209,9 @@ def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> Non
     )
     print(
         f"| {'endpoint':38} | {'req/s':>7} | {'range':>11} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} "
-        f"| {'non-2xx':>7} |"
+        f"| {'non-2xx':>7} | {'CPU ms/req':>10} |"
     )
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 12}|")
     for label, rounds in results.items():
         rps = [r["rps"] for r in rounds]
         ratio = statistics.median(r / b for r, b in zip(rps, baselines, strict=True))
@@ -196,7 +221,8 @@ def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> Non
         print(
             f"| {label:38} | {statistics.median(rps):7.0f} | {min(rps):5.0f}-{max(rps):<5.0f} | {ratio:10.0%} "
             f"| {p50:7.1f} | {p99:7.1f} "
-            f"| {sum(r['non_2xx'] for r in rounds):7d} |" + (f" socket errors: {errors}" if errors else "")
+            f"| {sum(r['non_2xx'] for r in rounds):7d} | {statistics.median(r['cpu_ms'] for r in rounds):10.2f} |"
+            + (f" socket errors: {errors}" if errors else "")
         )
 
 
