@@ -17,11 +17,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 
-from chat.db import ClockTimestamp
+from chat.db import ClockTimestamp, model_columns, model_from_row
 from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage, message_order_key
 
 logger = logging.getLogger(__name__)
+
+# The hot statements return rows that model_from_row turns into instances (cheaper than a RawQuerySet).
+CONVERSATION_COLUMNS = model_columns(Conversation)
 
 
 @dataclass(frozen=True)
@@ -59,26 +62,26 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     """
     # One statement (the common case costs one round trip): insert unless the id exists, and say whether
     # messages are parked for it. ON CONFLICT lets the primary key pick the one winner of concurrent duplicates.
-    created = list(
-        Conversation.objects.raw(
-            """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
             INSERT INTO chat_conversation (id, status, opened_event_at, created_at, updated_at)
             SELECT %s, %s, %s, arrival, arrival FROM clock_timestamp() AS arrival
             ON CONFLICT (id) DO NOTHING
-            RETURNING *, EXISTS (
+            RETURNING {CONVERSATION_COLUMNS}, EXISTS (
                 SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
-            ) AS has_parked
+            )
             """,
             [conversation_id, Conversation.Status.OPEN, event_at, PendingMessage.State.PARKED],
         )
-    )
-    if not created:
+        row = cursor.fetchone()
+    if row is None:
         raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.")
-    conversation = created[0]
+    conversation, has_parked = model_from_row(Conversation, row), row[-1]
     # A new conversation has no messages but the ones it adopts, so its list needs no query. The attach rule
     # compares arrival with created_at, so adopting after the commit is exact; a crash here leaves the
     # messages PARKED and the next sweep attaches them.
-    conversation.message_list = _parked_messages_adopt(conversation) if conversation.has_parked else []
+    conversation.message_list = _parked_messages_adopt(conversation) if has_parked else []
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
     return conversation
 
@@ -90,22 +93,22 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
     """
     # One statement that closes and returns the row (the ORM's update() cannot return it). The UPDATE locks the
     # row FOR NO KEY UPDATE: a NEW_MESSAGE (FOR SHARE) commits before it, or sees CLOSED.
-    closed = list(
-        Conversation.objects.raw(
-            """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
             UPDATE chat_conversation
             SET status = %s, closed_at = now(), updated_at = now(), closed_event_at = %s
             WHERE id = %s AND status = %s
-            RETURNING *
+            RETURNING {CONVERSATION_COLUMNS}
             """,
             [Conversation.Status.CLOSED, event_at, conversation_id, Conversation.Status.OPEN],
         )
-    )
-    if not closed:
+        row = cursor.fetchone()
+    if row is None:
         if Conversation.objects.filter(id=conversation_id).exists():
             raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
         raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
-    conversation = closed[0]
+    conversation = model_from_row(Conversation, row)
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
     return conversation
 
