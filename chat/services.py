@@ -209,9 +209,7 @@ def _parked_messages_adopt(conversation: Conversation) -> list[Message]:
     """The messages parked for a conversation just created, moved into it (its creation decides the TTL)."""
     with transaction.atomic():
         parked = PendingMessage.objects.select_for_update().filter(
-            conversation_id=conversation.id,
-            state=PendingMessage.State.PARKED,
-            received_at__gte=conversation.created_at - orphan_ttl(),
+            conversation_created_in_time(), conversation_id=conversation.id, state=PendingMessage.State.PARKED
         )
         return _parked_rows_attach(list(parked))
 
