@@ -38,7 +38,7 @@ def sql(dbname: str, *statements: str) -> None:
     connection.close()
 
 
-def prepare_database(threads: int, close_per_thread: int, pool: int) -> None:
+def prepare_database() -> None:
     sql("postgres", f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', f'CREATE DATABASE "{DB_NAME}"')
 
 
@@ -166,7 +166,7 @@ def main() -> None:
     close_per_round = 10000
     close_per_thread = close_per_round * args.rounds
     pool = 1000
-    prepare_database(args.threads, close_per_thread, pool)
+    prepare_database()
     workdir = tempfile.mkdtemp(prefix="bench-")
     web = start_web(args.port, args.web_concurrency, workdir)
     try:
