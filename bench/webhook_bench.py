@@ -110,13 +110,13 @@ def run_wrk(url: str, event: str, duration: int, connections: int, threads: int,
     return parse_wrk(output)
 
 
-def server_cpu_seconds(web_pgid: int) -> float:
-    """CPU time used so far by gunicorn (its process group) and by every PostgreSQL process.
+def server_cpu_seconds(web_pgid: int) -> tuple[float, float]:
+    """CPU time used so far by gunicorn (its process group) and by every PostgreSQL process, in that order.
 
     CPU per request is steadier than requests/s on a machine whose speed drifts, and it counts the database's
     share of the work, which requests/s alone hides.
     """
-    ticks = 0
+    web = database = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             text = stat.read_text()
@@ -125,9 +125,11 @@ def server_cpu_seconds(web_pgid: int) -> float:
         command = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
         # After the command: state, ppid, pgrp, ...; utime and stime are fields 14 and 15 of the whole line.
-        if int(fields[2]) == web_pgid or command == "postgres":
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        if int(fields[2]) == web_pgid:
+            web += int(fields[11]) + int(fields[12])
+        elif command == "postgres":
+            database += int(fields[11]) + int(fields[12])
+    return web / os.sysconf("SC_CLK_TCK"), database / os.sysconf("SC_CLK_TCK")
 
 
 def to_ms(value: str) -> float:
@@ -178,9 +180,11 @@ def main() -> None:
         for round_number in range(args.rounds):
             env["CLOSE_OFFSET"] = str(round_number * close_per_round)
             for label, path, event in ROWS:
-                cpu_before = server_cpu_seconds(web.pid)
+                web_before, database_before = server_cpu_seconds(web.pid)
                 result = run_wrk(base + path, event, args.duration, args.connections, args.threads, env)
-                result["cpu_ms"] = (server_cpu_seconds(web.pid) - cpu_before) * 1000 / result["requests"]
+                web_after, database_after = server_cpu_seconds(web.pid)
+                result["web_ms"] = (web_after - web_before) * 1000 / result["requests"]
+                result["db_ms"] = (database_after - database_before) * 1000 / result["requests"]
                 results[label].append(result)
     finally:
         os.killpg(web.pid, signal.SIGTERM)
@@ -199,7 +203,7 @@ ROWS = [
 def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     """Medians over the rounds; `vs baseline` is the median of each round's ratio to that round's baseline.
 
-    CPU ms/req is the CPU gunicorn and PostgreSQL spent per request (wrk excluded).
+    CPU ms/req is the CPU gunicorn (web) and PostgreSQL (db) spent per request; wrk's is not counted.
     """
     baselines = [r["rps"] for r in results[ROWS[0][0]]]
     print(
@@ -209,19 +213,21 @@ def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> Non
     )
     print(
         f"| {'endpoint':38} | {'req/s':>7} | {'range':>11} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} "
-        f"| {'non-2xx':>7} | {'CPU ms/req':>10} |"
+        f"| {'non-2xx':>7} | {'CPU ms/req web + db':>22} |"
     )
-    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 12}|")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 24}|")
     for label, rounds in results.items():
         rps = [r["rps"] for r in rounds]
         ratio = statistics.median(r / b for r, b in zip(rps, baselines, strict=True))
         errors = "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"])
         p50 = statistics.median(r["p50"] for r in rounds)
         p99 = statistics.median(r["p99"] for r in rounds)
+        web_ms = statistics.median(r["web_ms"] for r in rounds)
+        db_ms = statistics.median(r["db_ms"] for r in rounds)
         print(
             f"| {label:38} | {statistics.median(rps):7.0f} | {min(rps):5.0f}-{max(rps):<5.0f} | {ratio:10.0%} "
             f"| {p50:7.1f} | {p99:7.1f} "
-            f"| {sum(r['non_2xx'] for r in rounds):7d} | {statistics.median(r['cpu_ms'] for r in rounds):10.2f} |"
+            f"| {sum(r['non_2xx'] for r in rounds):7d} | {web_ms:8.2f} + {db_ms:4.2f} = {web_ms + db_ms:4.2f} |"
             + (f" socket errors: {errors}" if errors else "")
         )
 

@@ -30,3 +30,38 @@ def model_from_row(model: type[M], row: Sequence[Any]) -> M:
     theirs. For the hot paths: a RawQuerySet spends ~0.1 ms of CPU per query mapping columns to fields."""
     fields = model._meta.concrete_fields
     return model.from_db(connection.alias, [field.attname for field in fields], row[: len(fields)])
+
+
+class PreparedStatement:
+    """A hot statement that PostgreSQL parses and plans once per connection instead of once per request.
+
+    Planning the webhook's statements costs PostgreSQL about as much as running them (pgbench on this machine,
+    one client: the NEW_MESSAGE insert 0.71 ms planned each time, 0.51 ms prepared). psycopg2 sends every
+    statement as text, so this runs PREPARE the first time a connection needs the statement and EXECUTE after.
+    A prepared statement lives as long as its session (a rollback does not undo PREPARE), and Django keeps
+    sessions for CONN_MAX_AGE. The SQL names its parameters like a psycopg2 query, `%(name)s`; the keyword
+    arguments give their PostgreSQL types in the order EXECUTE passes them. Not for use behind a connection
+    pooler in transaction mode, which hands a session's statements to other sessions.
+    """
+
+    def __init__(self, name: str, sql: str, **parameter_types: str):
+        self.name = name
+        self.parameters = list(parameter_types)
+        numbered = sql % {parameter: f"${number}" for number, parameter in enumerate(self.parameters, 1)}
+        self.prepare_sql = f"PREPARE {name} ({', '.join(parameter_types.values())}) AS {numbered}"
+        self.execute_sql = f"EXECUTE {name} ({', '.join(['%s'] * len(self.parameters))})"
+
+    def execute(self, cursor, **params: Any) -> None:
+        prepared = _prepared_statements(cursor.db)
+        if self.name not in prepared:
+            cursor.execute(self.prepare_sql)
+            prepared.add(self.name)
+        cursor.execute(self.execute_sql, [params[parameter] for parameter in self.parameters])
+
+
+def _prepared_statements(wrapper) -> set[str]:
+    """The names prepared in the wrapper's current session; a new session (a reconnect) starts empty."""
+    session = wrapper.connection
+    if getattr(wrapper, "_prepared_session", None) is not session:
+        wrapper._prepared_session, wrapper._prepared_names = session, set()
+    return wrapper._prepared_names

@@ -8,7 +8,7 @@ import copy
 from rest_framework import serializers
 
 from chat.errors import ERROR_CODES
-from chat.fields import StrictCharField, StrictDateTimeField, StrictUUIDField
+from chat.fields import StrictCharField, StrictDateTimeField, StrictObjectField, StrictUUIDField, UTCDateTimeField
 from chat.models import Conversation, Message
 
 MAX_CONTENT_LENGTH = 65536
@@ -33,7 +33,7 @@ class WebhookEnvelopeSerializer(InputSerializer):
 
     type = StrictCharField(max_length=64)
     timestamp = StrictDateTimeField(help_text="Event time (ISO-8601, naive means UTC). Stored, never used for windows.")
-    data = serializers.DictField()
+    data = StrictObjectField()
 
 
 class NewConversationDataSerializer(InputSerializer):
@@ -79,8 +79,8 @@ class MessageSerializer(OutputSerializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)
     content = serializers.CharField()
-    timestamp = serializers.DateTimeField(help_text="Event time (OUTBOUND: when it was generated).")
-    received_at = serializers.DateTimeField(help_text="Arrival time on the server (database clock).")
+    timestamp = UTCDateTimeField(help_text="Event time (OUTBOUND: when it was generated).")
+    received_at = UTCDateTimeField(help_text="Arrival time on the server (database clock).")
     pending = serializers.BooleanField(help_text="INBOUND still waiting for its reply.")
     reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
 
@@ -88,9 +88,9 @@ class MessageSerializer(OutputSerializer):
 class ConversationSerializer(OutputSerializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Conversation.Status.choices)
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField(help_text="Last change: created, closed, or a reply written.")
-    closed_at = serializers.DateTimeField(allow_null=True)
+    created_at = UTCDateTimeField()
+    updated_at = UTCDateTimeField(help_text="Last change: created, closed, or a reply written.")
+    closed_at = UTCDateTimeField(allow_null=True)
 
 
 class ConversationDetailSerializer(ConversationSerializer):

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 
-from chat.db import ClockTimestamp, model_columns, model_from_row
+from chat.db import ClockTimestamp, PreparedStatement, model_columns, model_from_row
 from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage, message_order_key
 
@@ -25,6 +25,68 @@ logger = logging.getLogger(__name__)
 
 # The hot statements return rows that model_from_row turns into instances (cheaper than a RawQuerySet).
 CONVERSATION_COLUMNS = model_columns(Conversation)
+
+# One statement per event type for the common case, prepared once per connection (see PreparedStatement).
+
+# Insert unless the id exists, and say whether messages are parked for it: one round trip. ON CONFLICT lets the
+# primary key pick the one winner of concurrent duplicates.
+CONVERSATION_INSERT = PreparedStatement(
+    "chat_conversation_insert",
+    f"""
+    INSERT INTO chat_conversation (id, status, opened_event_at, created_at, updated_at)
+    SELECT %(id)s, %(open)s, %(event_at)s, arrival, arrival FROM clock_timestamp() AS arrival
+    ON CONFLICT (id) DO NOTHING
+    RETURNING {CONVERSATION_COLUMNS}, EXISTS (
+        SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %(parked)s
+    )
+    """,
+    id="uuid",
+    open="text",
+    event_at="timestamptz",
+    parked="text",
+)
+
+# Close and return the row (the ORM's update() cannot return it). The UPDATE locks the row FOR NO KEY UPDATE:
+# a NEW_MESSAGE (FOR SHARE) commits before it, or sees CLOSED.
+CONVERSATION_CLOSE = PreparedStatement(
+    "chat_conversation_close",
+    f"""
+    UPDATE chat_conversation
+    SET status = %(closed)s, closed_at = now(), updated_at = now(), closed_event_at = %(event_at)s
+    WHERE id = %(id)s AND status = %(open)s
+    RETURNING {CONVERSATION_COLUMNS}
+    """,
+    id="uuid",
+    event_at="timestamptz",
+    closed="text",
+    open="text",
+)
+
+# Insert the message as pending if its conversation exists and is OPEN and the id is new in both tables: one
+# round trip, one commit. It holds FOR SHARE on the conversation, like the careful path, so a reply job still
+# sees the message or runs after it. Raw SQL because the ORM cannot lock a row for share and insert in one
+# statement.
+MESSAGE_INSERT_IF_OPEN = PreparedStatement(
+    "chat_message_insert_if_open",
+    """
+    WITH conversation AS (
+        SELECT id FROM chat_conversation WHERE id = %(conversation_id)s AND status = %(open)s FOR SHARE
+    )
+    INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+    SELECT %(id)s, conversation.id, %(inbound)s, %(content)s, %(timestamp)s, clock_timestamp(), true
+    FROM conversation
+    WHERE NOT EXISTS (SELECT 1 FROM chat_pendingmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """,
+    id="uuid",
+    conversation_id="uuid",
+    content="text",
+    timestamp="timestamptz",
+    open="text",
+    inbound="text",
+    attached="text",
+)
 
 
 @dataclass(frozen=True)
@@ -60,19 +122,13 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     Raises ChatError(conversation_exists) when the id is taken, also under concurrent duplicates:
     the primary key decides, so exactly one of N parallel requests succeeds.
     """
-    # One statement (the common case costs one round trip): insert unless the id exists, and say whether
-    # messages are parked for it. ON CONFLICT lets the primary key pick the one winner of concurrent duplicates.
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO chat_conversation (id, status, opened_event_at, created_at, updated_at)
-            SELECT %s, %s, %s, arrival, arrival FROM clock_timestamp() AS arrival
-            ON CONFLICT (id) DO NOTHING
-            RETURNING {CONVERSATION_COLUMNS}, EXISTS (
-                SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
-            )
-            """,
-            [conversation_id, Conversation.Status.OPEN, event_at, PendingMessage.State.PARKED],
+        CONVERSATION_INSERT.execute(
+            cursor,
+            id=conversation_id,
+            open=Conversation.Status.OPEN,
+            event_at=event_at,
+            parked=PendingMessage.State.PARKED,
         )
         row = cursor.fetchone()
     if row is None:
@@ -91,17 +147,13 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
 
     Raises ChatError when the conversation does not exist or is already CLOSED.
     """
-    # One statement that closes and returns the row (the ORM's update() cannot return it). The UPDATE locks the
-    # row FOR NO KEY UPDATE: a NEW_MESSAGE (FOR SHARE) commits before it, or sees CLOSED.
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE chat_conversation
-            SET status = %s, closed_at = now(), updated_at = now(), closed_event_at = %s
-            WHERE id = %s AND status = %s
-            RETURNING {CONVERSATION_COLUMNS}
-            """,
-            [Conversation.Status.CLOSED, event_at, conversation_id, Conversation.Status.OPEN],
+        CONVERSATION_CLOSE.execute(
+            cursor,
+            id=conversation_id,
+            event_at=event_at,
+            closed=Conversation.Status.CLOSED,
+            open=Conversation.Status.OPEN,
         )
         row = cursor.fetchone()
     if row is None:
@@ -269,34 +321,17 @@ def _id_conflict(message_id: uuid.UUID) -> ChatError:
 def _message_insert_if_open(
     message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
 ) -> bool:
-    """The common case in one statement (one round trip, one commit): insert the message as pending if its
-    conversation exists and is OPEN and the id is new in both tables. True when it was stored.
-
-    The statement holds FOR SHARE on the conversation, like the careful path, so a reply job still sees it or
-    runs after it. Raw SQL because the ORM cannot lock a row for share and insert in one statement.
-    """
+    """True when MESSAGE_INSERT_IF_OPEN stored the message: the common case in one round trip."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH conversation AS (
-                SELECT id FROM chat_conversation WHERE id = %(conversation_id)s AND status = %(open)s FOR SHARE
-            )
-            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
-            SELECT %(id)s, conversation.id, %(inbound)s, %(content)s, %(timestamp)s, clock_timestamp(), true
-            FROM conversation
-            WHERE NOT EXISTS (SELECT 1 FROM chat_pendingmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id
-            """,
-            {
-                "id": message_id,
-                "conversation_id": conversation_id,
-                "content": content,
-                "timestamp": event_at,
-                "open": Conversation.Status.OPEN,
-                "inbound": Message.Type.INBOUND,
-                "attached": PendingMessage.State.ATTACHED,
-            },
+        MESSAGE_INSERT_IF_OPEN.execute(
+            cursor,
+            id=message_id,
+            conversation_id=conversation_id,
+            content=content,
+            timestamp=event_at,
+            open=Conversation.Status.OPEN,
+            inbound=Message.Type.INBOUND,
+            attached=PendingMessage.State.ATTACHED,
         )
         return cursor.fetchone() is not None
 

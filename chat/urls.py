@@ -4,8 +4,8 @@ from chat.apis import ConversationDetailApi, ConversationListApi, ServiceConfigA
 
 # Every route works with and without its trailing slash: a POST cannot follow a redirect.
 urlpatterns = [
-    re_path(r"^api/config/?$", ServiceConfigApi.as_view(), name="service-config"),
     re_path(r"^webhook/?$", WebhookApi.as_view(), name="webhook"),
+    re_path(r"^api/config/?$", ServiceConfigApi.as_view(), name="service-config"),
     re_path(r"^conversations/?$", ConversationListApi.as_view(), name="conversation-list"),
     re_path(
         r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"
