@@ -6,7 +6,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils.functional import cached_property
 
-from chat.db import ClockTimestamp, model_columns, model_from_row
+from chat.db import ClockTimestamp, PreparedStatement, model_columns, model_from_row
 
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
@@ -52,7 +52,7 @@ class Conversation(models.Model):
         """Its messages in conversation order (timestamp, then arrival). Code that already holds them, such as
         conversation_create with the messages it adopted, assigns this instead of paying for a query."""
         with connection.cursor() as cursor:
-            cursor.execute(MESSAGES_OF_CONVERSATION_SQL, [self.id])
+            MESSAGES_OF_CONVERSATION.execute(cursor, conversation_id=self.id)
             return [model_from_row(Message, row) for row in cursor.fetchall()]
 
 
@@ -104,9 +104,13 @@ class Message(models.Model):
 
 # A conversation's messages in MESSAGE_ORDER. Hand-written because the ORM spends ~0.6 ms of CPU compiling this
 # query (measured on this 2-core machine), as much as the rest of a CLOSE_CONVERSATION request; this is 0.1 ms.
-MESSAGES_OF_CONVERSATION_SQL = (
-    f"SELECT {model_columns(Message)} FROM chat_message WHERE conversation_id = %s ORDER BY "
-    + ", ".join(f'"{column}"' for column in MESSAGE_ORDER)
+# Prepared, because planning it cost PostgreSQL more than running it (pgbench: 0.20 ms planned each time, 0.08 ms
+# prepared).
+MESSAGES_OF_CONVERSATION = PreparedStatement(
+    "chat_messages_of_conversation",
+    f"SELECT {model_columns(Message)} FROM chat_message WHERE conversation_id = %(conversation_id)s ORDER BY "
+    + ", ".join(f'"{column}"' for column in MESSAGE_ORDER),
+    conversation_id="uuid",
 )
 
 
