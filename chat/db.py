@@ -20,9 +20,11 @@ class ClockTimestamp(models.Func):
     output_field = models.DateTimeField()
 
 
-def model_columns(model: type[models.Model]) -> str:
-    """The model's columns in field order: the select or RETURNING list that `model_from_row` reads."""
-    return ", ".join(f'"{field.column}"' for field in model._meta.concrete_fields)
+def model_columns(model: type[models.Model], table: str = "") -> str:
+    """The model's columns in field order, qualified by `table` if given: the select or RETURNING list that
+    `model_from_row` reads."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(f'{prefix}"{field.column}"' for field in model._meta.concrete_fields)
 
 
 def model_from_row(model: type[M], row: Sequence[Any]) -> M:
@@ -52,11 +54,22 @@ class PreparedStatement:
         self.execute_sql = f"EXECUTE {name} ({', '.join(['%s'] * len(self.parameters))})"
 
     def execute(self, cursor, **params: Any) -> None:
-        prepared = _prepared_statements(cursor.db)
-        if self.name not in prepared:
-            cursor.execute(self.prepare_sql)
-            prepared.add(self.name)
-        cursor.execute(self.execute_sql, [params[parameter] for parameter in self.parameters])
+        """Run the statement; the cursor then holds its rows."""
+        execute_prepared(cursor, [self], **params)
+
+
+def execute_prepared(cursor, statements: Sequence[PreparedStatement], **params: Any) -> None:
+    """Run the statements in one round trip, in order; the cursor then holds the last one's rows. Outside a
+    transaction PostgreSQL runs them as one; each statement takes its own snapshot (READ COMMITTED)."""
+    prepared = _prepared_statements(cursor.db)
+    for statement in statements:
+        if statement.name not in prepared:
+            cursor.execute(statement.prepare_sql)
+            prepared.add(statement.name)
+    cursor.execute(
+        "; ".join(statement.execute_sql for statement in statements),
+        [params[parameter] for statement in statements for parameter in statement.parameters],
+    )
 
 
 def _prepared_statements(wrapper) -> set[str]:

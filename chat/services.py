@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 
-from chat.db import ClockTimestamp, PreparedStatement, model_columns, model_from_row
+from chat.db import ClockTimestamp, PreparedStatement, execute_prepared, model_columns, model_from_row
 from chat.errors import ChatError
-from chat.models import Conversation, Message, PendingMessage, message_order_key
+from chat.models import MESSAGE_ORDER, Conversation, Message, PendingMessage, message_order_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,15 +46,26 @@ CONVERSATION_INSERT = PreparedStatement(
     parked="text",
 )
 
-# Close and return the row (the ORM's update() cannot return it). The UPDATE locks the row FOR NO KEY UPDATE:
-# a NEW_MESSAGE (FOR SHARE) commits before it, or sees CLOSED.
+# CLOSE_CONVERSATION is two statements sent in one round trip (one transaction). The first locks the row
+# FOR NO KEY UPDATE, waiting for any NEW_MESSAGE in flight (FOR SHARE): a message either commits before the
+# close or sees CLOSED. The second closes the row and returns it joined with its messages (the ORM's update()
+# cannot return rows). It must be a statement of its own: a statement reads with the snapshot taken when it
+# starts, so had it waited for the lock itself, it would miss the message that committed meanwhile.
+CONVERSATION_LOCK = PreparedStatement(
+    "chat_conversation_lock", "SELECT 1 FROM chat_conversation WHERE id = %(id)s FOR NO KEY UPDATE", id="uuid"
+)
 CONVERSATION_CLOSE = PreparedStatement(
     "chat_conversation_close",
     f"""
-    UPDATE chat_conversation
-    SET status = %(closed)s, closed_at = now(), updated_at = now(), closed_event_at = %(event_at)s
-    WHERE id = %(id)s AND status = %(open)s
-    RETURNING {CONVERSATION_COLUMNS}
+    WITH closed AS (
+        UPDATE chat_conversation
+        SET status = %(closed)s, closed_at = now(), updated_at = now(), closed_event_at = %(event_at)s
+        WHERE id = %(id)s AND status = %(open)s
+        RETURNING {CONVERSATION_COLUMNS}
+    )
+    SELECT closed.*, {model_columns(Message, "m")}
+    FROM closed LEFT JOIN chat_message m ON m.conversation_id = closed.id
+    ORDER BY {", ".join(f'm."{column}"' for column in MESSAGE_ORDER)}
     """,
     id="uuid",
     event_at="timestamptz",
@@ -148,19 +159,25 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
     Raises ChatError when the conversation does not exist or is already CLOSED.
     """
     with connection.cursor() as cursor:
-        CONVERSATION_CLOSE.execute(
+        execute_prepared(
             cursor,
+            [CONVERSATION_LOCK, CONVERSATION_CLOSE],
             id=conversation_id,
             event_at=event_at,
             closed=Conversation.Status.CLOSED,
             open=Conversation.Status.OPEN,
         )
-        row = cursor.fetchone()
-    if row is None:
+        rows = cursor.fetchall()
+    if not rows:
         if Conversation.objects.filter(id=conversation_id).exists():
             raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
         raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
-    conversation = model_from_row(Conversation, row)
+    conversation = model_from_row(Conversation, rows[0])
+    # Each row is the conversation's columns, then one message's (NULLs when it has none).
+    message_columns = len(Conversation._meta.concrete_fields)
+    conversation.message_list = [
+        model_from_row(Message, row[message_columns:]) for row in rows if row[message_columns] is not None
+    ]
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
     return conversation
 

@@ -1,12 +1,17 @@
 """Every success row and every business-rule 400 of SPEC section 2, through the full Django stack."""
 
+import threading
+import time
 import uuid
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.db import connection, transaction
 
 from chat.models import Conversation, Message, PendingMessage
-from tests.factories import ConversationFactory, MessageFactory, PendingMessageFactory
+from chat.services import message_receive
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
 from tests.helpers import age_rows, close_conversation, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
@@ -246,6 +251,75 @@ def test_close_conversation_closes_it(webhook):
     assert len(body["messages"]) == 1
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.CLOSED
+
+
+def test_close_lists_messages_in_conversation_order_like_the_detail(webhook, api):
+    conversation = ConversationFactory()
+    for seconds in (30, 10, 20):
+        MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=seconds))
+    MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=10))
+    expected = api.get(f"/conversations/{conversation.id}/").json()["messages"]
+
+    body = webhook.post(close_conversation(conversation.id)).json()
+
+    assert body["messages"] == expected
+    assert [m["timestamp"] for m in body["messages"]] == sorted(m["timestamp"] for m in expected)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
+    """A NEW_MESSAGE in flight holds its conversation FOR SHARE; the close waits for it, and its response must
+    list the message, which was accepted before the close."""
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    stored, release = threading.Event(), threading.Event()
+    responses = []
+
+    def in_flight_message():
+        try:
+            with transaction.atomic():
+                message_receive(
+                    message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME
+                )
+                stored.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def close():
+        try:
+            responses.append(webhook.post(close_conversation(conversation.id)))
+        finally:
+            connection.close()
+
+    message_thread = threading.Thread(target=in_flight_message)
+    message_thread.start()
+    assert stored.wait(10)
+    close_thread = threading.Thread(target=close)
+    close_thread.start()
+    try:
+        assert _wait_for_a_backend_waiting_on_a_lock(), "the close never waited for the message's lock"
+    finally:
+        release.set()
+        message_thread.join()
+        close_thread.join()
+
+    [response] = responses
+    assert response.status_code == HTTPStatus.OK
+    assert [m["id"] for m in response.json()["messages"]] == [str(message_id)]
+
+
+def _wait_for_a_backend_waiting_on_a_lock(timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.02)
+    return False
 
 
 def test_close_keeps_pending_messages_pending(webhook):
