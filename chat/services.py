@@ -4,8 +4,8 @@ Locking, in one place so the reasoning can be checked:
 - A NEW_MESSAGE holds FOR SHARE on its conversation until it commits. Webhooks never wait for each other,
   but a reply job (FOR NO KEY UPDATE) waits for in-flight messages and sees them, and a message that
   arrives while a job runs is stamped after the job commits. So a group's boundary is exact.
-- CLOSE_CONVERSATION is an UPDATE, which takes FOR NO KEY UPDATE too: a message either commits before the
-  close (accepted and answered) or sees the conversation CLOSED (400).
+- CLOSE_CONVERSATION locks the row FOR NO KEY UPDATE before it updates it: a message either commits before
+  the close (accepted, answered, and listed in the close's response) or sees the conversation CLOSED (400).
 """
 
 import logging
