@@ -1,9 +1,11 @@
 """The service's URLs plus /bench/baseline/: a bare DRF view doing one INSERT, the yardstick of the benchmark."""
 
 from django.db import models
-from django.urls import include, path
+from django.urls import path
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from realmate.urls import urlpatterns as service_urlpatterns
 
 
 class BaselineRow(models.Model):
@@ -28,7 +30,6 @@ class BaselineApi(APIView):
         return Response({"id": row.id}, status=201)
 
 
-urlpatterns = [
-    path("bench/baseline/", BaselineApi.as_view()),
-    path("", include("realmate.urls")),
-]
+# The service's own patterns, not an include() of them: an include is one more resolver level, and the
+# webhook must resolve here exactly as it does in production.
+urlpatterns = [path("bench/baseline/", BaselineApi.as_view()), *service_urlpatterns]

@@ -1,5 +1,6 @@
-"""The serializers that skip DRF's per-instance deep copies must behave exactly as DRF's own do."""
+"""The serializers that skip DRF's per-instance copies of their fields must behave exactly as DRF's own do."""
 
+import copy
 import uuid
 from datetime import timedelta
 
@@ -11,10 +12,12 @@ from chat.models import Conversation, Message
 from chat.serializers import (
     ConversationDetailSerializer,
     ConversationListItemSerializer,
+    InputSerializer,
     MessageReceiptSerializer,
     MessageSerializer,
     NewMessageDataSerializer,
     OutputSerializer,
+    WebhookEnvelopeSerializer,
 )
 from chat.services import MessageReceipt
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
@@ -77,22 +80,56 @@ def test_a_field_that_needs_binding_is_refused_when_the_class_is_defined():
             author = serializers.CharField(source="conversation.id")
 
 
-def test_input_serializers_share_no_state_between_instances():
-    conversation_id = uuid.uuid4()
-    good = NewMessageDataSerializer(
-        data={"id": str(uuid.uuid4()), "content": "Oi", "conversation_id": str(conversation_id)}
-    )
-    bad = NewMessageDataSerializer(data={"id": "nope", "content": 7})
+def drf_equivalent(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """A plain DRF serializer with the same fields, which DRF copies and binds for every instance."""
+    fields = {name: copy.deepcopy(field) for name, field in serializer_class._declared_fields.items()}
+    return type(f"Plain{serializer_class.__name__}", (serializers.Serializer,), fields)
 
-    assert good.is_valid(), good.errors
-    assert not bad.is_valid()
 
-    assert good.validated_data["conversation_id"] == conversation_id
-    assert set(bad.errors) == {"id", "content", "conversation_id"}
-    assert good.fields["id"] is not bad.fields["id"]
-    assert good.fields["id"].parent is good
-    assert bad.fields["id"].parent is bad
-    # The class's own fields are never bound: every instance binds its copies.
+INPUTS = {
+    NewMessageDataSerializer: [
+        {"id": str(uuid.UUID(int=1)), "content": "Oi", "conversation_id": str(uuid.UUID(int=2))},
+        {"id": "nope", "content": 7},
+        {"id": str(uuid.UUID(int=3)), "content": "", "conversation_id": 5},
+        {"id": str(uuid.UUID(int=4)), "content": "x" * 65537, "conversation_id": str(uuid.UUID(int=5))},
+        {"id": str(uuid.UUID(int=6)), "content": "a\x00b", "conversation_id": str(uuid.UUID(int=7))},
+    ],
+    WebhookEnvelopeSerializer: [
+        {"type": "NEW_MESSAGE", "timestamp": "2025-06-04T14:20:00", "data": {"id": 1}},
+        {"type": 5, "timestamp": "yesterday", "data": []},
+        {"timestamp": "2025-06-04T14:20:00+03:00", "data": {}},
+    ],
+}
+
+
+@pytest.mark.parametrize("serializer_class", list(INPUTS))
+def test_input_serializers_validate_as_drf_does(serializer_class):
+    plain = drf_equivalent(serializer_class)
+    # Instances made one after another, validated in an interleaved order: shared fields must keep no state.
+    ours = [serializer_class(data=data) for data in INPUTS[serializer_class]]
+    theirs = [plain(data=data) for data in INPUTS[serializer_class]]
+
+    for our, their in zip(ours + ours[::-1], theirs + theirs[::-1], strict=True):
+        assert our.is_valid() == their.is_valid()
+    for our, their in zip(ours, theirs, strict=True):
+        assert our.errors == their.errors
+        if not their.errors:
+            assert our.validated_data == their.validated_data
+
+
+def test_input_serializers_bind_their_fields_once_and_leave_the_declared_ones_alone():
+    first, second = NewMessageDataSerializer(data={}), NewMessageDataSerializer(data={})
+
+    assert first.fields["id"] is second.fields["id"]
+    assert first.fields["id"].field_name == "id"
+    assert first.fields["id"].source_attrs == ["message_id"]
     for field in NewMessageDataSerializer._declared_fields.values():
         assert field.field_name is None
         assert field.parent is None
+
+
+def test_an_input_field_that_needs_its_parent_is_refused_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="cannot need its parent"):
+
+        class Nested(InputSerializer):  # noqa: F841 (defining the class is the test)
+            data = NewMessageDataSerializer()
