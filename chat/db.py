@@ -46,7 +46,14 @@ class PreparedStatement:
     pooler in transaction mode, which hands a session's statements to other sessions.
     """
 
+    # Names are per session, not per statement: a second statement under a taken name would find it "prepared"
+    # and run the first one's SQL. So a name can be given once.
+    _names: set[str] = set()
+
     def __init__(self, name: str, sql: str, **parameter_types: str):
+        if name in PreparedStatement._names:
+            raise ValueError(f"A prepared statement is already named {name!r}.")
+        PreparedStatement._names.add(name)
         self.name = name
         self.parameters = list(parameter_types)
         numbered = sql % {parameter: f"${number}" for number, parameter in enumerate(self.parameters, 1)}

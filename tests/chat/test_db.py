@@ -55,3 +55,8 @@ def test_a_rollback_keeps_the_statement_prepared():
 
     assert row == (4, "z")
     assert statements == ["EXECUTE"]
+
+
+def test_a_name_can_be_given_to_one_statement_only():
+    with pytest.raises(ValueError, match="already named"):
+        PreparedStatement("test_sum_and_label", "SELECT 1")
