@@ -1,7 +1,7 @@
 """Database helpers: the database clock (every window in this service is measured with it), and model instances
 from the rows of hand-written statements on the webhook's hot paths."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -20,11 +20,17 @@ class ClockTimestamp(models.Func):
     output_field = models.DateTimeField()
 
 
+def column_list(columns: Iterable[str], table: str = "") -> str:
+    """Quoted column names separated by commas, qualified by `table` if given: a select, RETURNING or ORDER BY
+    list."""
+    prefix = f"{table}." if table else ""
+    return ", ".join(f'{prefix}"{column}"' for column in columns)
+
+
 def model_columns(model: type[models.Model], table: str = "") -> str:
     """The model's columns in field order, qualified by `table` if given: the select or RETURNING list that
     `model_from_row` reads."""
-    prefix = f"{table}." if table else ""
-    return ", ".join(f'{prefix}"{field.column}"' for field in model._meta.concrete_fields)
+    return column_list((field.column for field in model._meta.concrete_fields), table)
 
 
 def model_from_row(model: type[M], row: Sequence[Any]) -> M:

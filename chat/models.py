@@ -6,7 +6,7 @@ from django.db import connection, models
 from django.db.models import Q
 from django.utils.functional import cached_property
 
-from chat.db import ClockTimestamp, PreparedStatement, model_columns, model_from_row
+from chat.db import ClockTimestamp, PreparedStatement, column_list, model_columns, model_from_row
 
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
@@ -108,8 +108,8 @@ class Message(models.Model):
 # prepared).
 MESSAGES_OF_CONVERSATION = PreparedStatement(
     "chat_messages_of_conversation",
-    f"SELECT {model_columns(Message)} FROM chat_message WHERE conversation_id = %(conversation_id)s ORDER BY "
-    + ", ".join(f'"{column}"' for column in MESSAGE_ORDER),
+    f"SELECT {model_columns(Message)} FROM chat_message WHERE conversation_id = %(conversation_id)s "
+    f"ORDER BY {column_list(MESSAGE_ORDER)}",
     conversation_id="uuid",
 )
 

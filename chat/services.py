@@ -17,7 +17,14 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 
-from chat.db import ClockTimestamp, PreparedStatement, execute_prepared, model_columns, model_from_row
+from chat.db import (
+    ClockTimestamp,
+    PreparedStatement,
+    column_list,
+    execute_prepared,
+    model_columns,
+    model_from_row,
+)
 from chat.errors import ChatError
 from chat.models import MESSAGE_ORDER, Conversation, Message, PendingMessage, message_order_key
 
@@ -65,7 +72,7 @@ CONVERSATION_CLOSE = PreparedStatement(
     )
     SELECT closed.*, {model_columns(Message, "m")}
     FROM closed LEFT JOIN chat_message m ON m.conversation_id = closed.id
-    ORDER BY {", ".join(f'm."{column}"' for column in MESSAGE_ORDER)}
+    ORDER BY {column_list(MESSAGE_ORDER, "m")}
     """,
     id="uuid",
     event_at="timestamptz",
