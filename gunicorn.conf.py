@@ -1,5 +1,6 @@
 """gunicorn reads this file from the working directory (bin/entrypoint.sh runs from the repo root): its own
-log lines become JSON like the application's (realmate.logging.JsonFormatter)."""
+log lines become JSON like the application's (realmate.logging.JsonFormatter), without an access line for each
+container healthcheck."""
 
 import gc
 
@@ -7,10 +8,16 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "realmate.logging.JsonFormatter"}},
+    "filters": {"skip_healthcheck": {"()": "realmate.logging.SkipHealthcheckAccess"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["skip_healthcheck"],
+        },
     },
 }
 

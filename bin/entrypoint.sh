@@ -3,14 +3,30 @@
 #   entrypoint.sh web     wait for the database, migrate, collectstatic, setup_periodic_tasks, gunicorn
 #   entrypoint.sh worker  celery worker (reply jobs and sweeps)
 #   entrypoint.sh beat    celery beat with django-celery-beat's DatabaseScheduler
+# Their container healthchecks are bin/healthcheck <role>.
 # Every setting comes from the environment (env.example lists them); python is whichever is first on PATH.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 role="${1:-web}"
 
-# Run a long-lived process and start it again if it dies on its own (kombu 5.7 can exit with "Unrecoverable
-# error" when Redis goes away while a job is being acknowledged). A TERM or INT is passed on and ends the loop.
+# With SECRET_KEY unset and SECRET_KEY_FILE set (the image sets it, in a volume every role mounts), the first
+# role to start generates a random key into that file and every role, now and after restarts, reads the same
+# one (realmate/settings/production.py). `ln` is atomic: if two roles race, one link wins and both read it.
+secret_key_ensure() {
+  if [ -n "${SECRET_KEY:-}" ] || [ -z "${SECRET_KEY_FILE:-}" ] || [ -s "$SECRET_KEY_FILE" ]; then
+    return 0
+  fi
+  local draft="$SECRET_KEY_FILE.$$"
+  (umask 077 && python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$draft")
+  if ln "$draft" "$SECRET_KEY_FILE" 2>/dev/null; then
+    echo '{"level": "WARNING", "logger": "entrypoint", "message": "SECRET_KEY is not set: generated one into '"$SECRET_KEY_FILE"' (kept across restarts in its volume)"}' >&2
+  fi
+  rm -f "$draft"
+}
+
+# Run a long-lived process and start it again if it dies on its own: a last resort (a broker outage does not
+# end the worker or beat: they reconnect every second). A TERM or INT is passed on and ends the loop.
 supervise() {
   local child=""
   trap 'trap - TERM INT; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0' TERM INT
@@ -27,10 +43,18 @@ supervise() {
 [ $# -gt 0 ] && shift
 
 case "$role" in
+  web | worker | beat) secret_key_ensure ;;
+esac
+
+case "$role" in
   web)
     python manage.py wait_for_db --timeout "${DB_WAIT_SECONDS:-60}"
+    # migrate runs the system checks: their warnings (e.g. an unset WEBHOOK_SECRET) show once per start here.
     python manage.py migrate --noinput
-    python manage.py collectstatic --noinput --verbosity 0
+    # The image collects its static files when it is built; the local run collects them here.
+    if [ "${COLLECTSTATIC_ON_START:-true}" = "true" ]; then
+      python manage.py collectstatic --noinput --verbosity 0
+    fi
     python manage.py setup_periodic_tasks
     exec python -m gunicorn realmate.wsgi:application \
       --bind "${BIND:-0.0.0.0:${PORT:-8000}}" \
@@ -45,19 +69,19 @@ case "$role" in
     ;;
   worker)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    # No --queues: the worker consumes every queue the settings declare (CELERY_TASK_QUEUES), sweeps first.
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-4}" \
-      --queues sweep,celery \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
       --without-gossip --without-mingle \
       "$@"
     ;;
   beat)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    # The scheduler is CELERY_BEAT_SCHEDULER: django-celery-beat's DatabaseScheduler, quietened (scheduler/beat.py).
     supervise python -m celery -A realmate beat \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --scheduler django_celery_beat.schedulers:DatabaseScheduler \
       --pidfile= \
       "$@"
     ;;

@@ -1,5 +1,6 @@
 """GET /healthz: is PostgreSQL answering, is Redis answering, and has the sweeper swept recently?"""
 
+from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -23,18 +24,23 @@ def database_check() -> dict[str, Any]:
         return {"ok": False, "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}
 
 
-def redis_check() -> dict[str, Any]:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+def redis_check(client: redis.Redis) -> dict[str, Any]:
     try:
         client.ping()
         return {"ok": True}
     except redis.RedisError as exc:
         return {"ok": False, "error": str(exc)}
-    finally:
-        client.close()
 
 
-def sweeper_check(database_ok: bool) -> dict[str, Any]:
+def sweep_backlog(client: redis.Redis) -> int | None:
+    """Sweep jobs waiting in the broker (kombu keeps a Redis queue as a list of its name); None when unknown."""
+    try:
+        return client.llen(settings.SWEEP_QUEUE)
+    except redis.RedisError:
+        return None
+
+
+def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[str, Any]:
     if not database_ok:
         return {"ok": False, "error": "unknown: the database is unreachable"}
     with connection.cursor() as cursor:
@@ -49,6 +55,11 @@ def sweeper_check(database_ok: bool) -> dict[str, Any]:
     check: dict[str, Any] = {"ok": ok, "last_sweep_at": datetime.isoformat(last_sweep_at), "age_seconds": round(age, 3)}
     if not ok:
         check["error"] = f"last sweep {age:.1f} s ago (limit {settings.SWEEP_STALE_SECONDS:g} s)"
+        waiting = backlog()
+        if waiting:
+            # Beat sends sweeps but nothing takes them: a worker started with --queues that leaves this one out.
+            queue = settings.SWEEP_QUEUE
+            check["error"] += f"; {waiting} sweep jobs wait in the {queue!r} queue: no worker consumes it"
     return check
 
 
@@ -78,7 +89,15 @@ class HealthApi(APIView):
     )
     def get(self, request: Request) -> Response:
         database = database_check()
-        checks = {"database": database, "redis": redis_check(), "sweeper": sweeper_check(database["ok"])}
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1)
+        try:
+            checks = {
+                "database": database,
+                "redis": redis_check(client),
+                "sweeper": sweeper_check(database["ok"], lambda: sweep_backlog(client)),
+            }
+        finally:
+            client.close()
         failing = [name for name, check in checks.items() if not check["ok"]]
         body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
         return Response(body, status=HTTPStatus.SERVICE_UNAVAILABLE if failing else HTTPStatus.OK)

@@ -20,3 +20,14 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+class SkipHealthcheckAccess(logging.Filter):
+    """Drops gunicorn's access line for the container healthcheck (bin/healthcheck, every few seconds); other
+    requests to /healthz, a load balancer's for instance, are still logged."""
+
+    USER_AGENT = "realmate-healthcheck"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        return not (isinstance(atoms, dict) and atoms.get("a") == self.USER_AGENT)

@@ -3,12 +3,15 @@
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-# A local .env is a convenience for the local run; containers get their environment from compose.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A local .env is a convenience for the local run; containers get their environment from compose (the image has
+# no .env, and django-environ would warn about the missing file in every process).
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key")
 DEBUG = env.bool("DEBUG", default=False)
@@ -146,24 +149,42 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=10)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=20)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Reconnect to the broker for as long as it is away (Celery's default gives up after 100 attempts, and the
+# connection retries every second: realmate.celery.BrokerConnection).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Keep Django's JSON logging in the worker instead of Celery's plain text.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = min(1.0, SWEEP_INTERVAL_SECONDS)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Sweeps have a queue of their own, listed first by the worker (bin/entrypoint.sh: --queues sweep,celery), so
-# a burst of reply jobs never delays them.
-CELERY_TASK_ROUTES = {"scheduler.sweep": {"queue": "sweep"}, "scheduler.parked_messages_purge": {"queue": "sweep"}}
+# django-celery-beat's DatabaseScheduler, quiet on routine sends and on broker outages (scheduler/beat.py).
+CELERY_BEAT_SCHEDULER = "scheduler.beat:DatabaseScheduler"
+# Sweeps have a queue of their own, declared first, so a burst of reply jobs never delays them. Declared here,
+# not on the worker's command line: a worker started the standard way (`celery -A realmate worker`, no --queues)
+# consumes every declared queue. realmate.worker warns at start when a worker does not consume the sweep queue.
+SWEEP_QUEUE = "sweep"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
+CELERY_TASK_ROUTES = {
+    "scheduler.sweep": {"queue": SWEEP_QUEUE},
+    "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
+}
 # Publishing must not hang a sweep for long when Redis is down; the lease brings the job back later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# Celery logs two INFO lines per job (received, succeeded): with a sweep every second that is most of the log.
+# They show at LOG_LEVEL=DEBUG; the service logs its own line for every reply written.
+job_log_level = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "realmate.logging.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "celery.worker.strategy": {"level": job_log_level},
+        "celery.app.trace": {"level": job_log_level},
+    },
 }

@@ -1,18 +1,23 @@
 import hashlib
 import hmac
+import io
 import json
-import logging
 import uuid
 from http import HTTPStatus
 
 import pytest
-from django.apps import apps
+from django.core.checks import run_checks
+from django.core.management import call_command
 
 from chat.models import Conversation
 from tests.helpers import new_conversation
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cr3t-for-tests"
+
+
+def chat_check_ids() -> list[str]:
+    return [message.id for message in run_checks() if message.id.startswith("chat.")]
 
 
 def signature(body: bytes, secret: str = SECRET) -> str:
@@ -74,21 +79,26 @@ def test_signature_is_checked_before_the_body_is_parsed(api, signed):
     assert response.status_code == HTTPStatus.UNAUTHORIZED
 
 
-def test_without_a_secret_unsigned_requests_pass_and_startup_warns(api, settings, caplog):
+def test_without_a_secret_unsigned_requests_pass_and_the_system_check_warns(api, settings):
     settings.WEBHOOK_SECRET = ""
 
-    with caplog.at_level(logging.WARNING, logger="chat.apps"):
-        apps.get_app_config("chat").ready()
     response = post(api, json.dumps(new_conversation(uuid.uuid4())).encode())
 
     assert response.status_code == HTTPStatus.CREATED
-    assert "WEBHOOK_SECRET is not set" in caplog.text
+    assert chat_check_ids() == ["chat.W001"]
 
 
-def test_with_a_secret_startup_does_not_warn(settings, caplog):
+def test_with_a_secret_the_system_check_is_quiet(settings):
     settings.WEBHOOK_SECRET = SECRET
 
-    with caplog.at_level(logging.WARNING, logger="chat.apps"):
-        apps.get_app_config("chat").ready()
+    assert chat_check_ids() == []
 
-    assert "WEBHOOK_SECRET" not in caplog.text
+
+def test_migrate_prints_the_warning_once(settings):
+    """The web role runs migrate once per start: that is where the warning is shown, once."""
+    settings.WEBHOOK_SECRET = ""
+    stderr = io.StringIO()
+
+    call_command("migrate", "--check", skip_checks=False, stdout=io.StringIO(), stderr=stderr)
+
+    assert stderr.getvalue().count("WEBHOOK_SECRET is not set") == 1

@@ -2,6 +2,7 @@
 Celery workers and beats started through bin/entrypoint.sh exactly as the containers start them."""
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -131,7 +132,8 @@ class Stack:
             **os.environ,
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
             "DJANGO_SETTINGS_MODULE": "realmate.settings.production",
-            "SECRET_KEY": f"e2e-{uuid.uuid4().hex}",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "HEALTH_FILE_DIR": str(self.workdir),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.db_name}",
             "CELERY_BROKER_URL": self.redis.url,
@@ -176,6 +178,16 @@ class Stack:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def healthcheck(self, role: str) -> subprocess.CompletedProcess:
+        """bin/healthcheck <role>, as the container runs it, with the environment of the stack's processes."""
+        return subprocess.run(
+            [str(ROOT / "bin" / "healthcheck"), role], env=self.env(), capture_output=True, text=True, timeout=10
+        )
+
+    def log(self, name: str) -> str:
+        """Everything process `name` (a role, or worker0, beat0 ...) has logged so far."""
+        return (self.workdir / f"{name}.log").read_text()
 
     def logs(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(self.workdir.glob("*.log")))

@@ -1,4 +1,5 @@
-"""With Redis stopped for 15 s, webhooks keep answering 2xx and every reply arrives once Redis is back."""
+"""With Redis stopped for 15 s, webhooks keep answering 2xx and every reply arrives once Redis is back; the
+worker and beat ride the outage out on their own, quietly, and sweeps resume within seconds."""
 
 import time
 import uuid
@@ -11,11 +12,18 @@ from tests.e2e.scenario import reply_text
 from tests.e2e.stack import wait_until
 
 OUTAGE_SECONDS = 15
+ROLES = ("web", "worker", "beat")
 
 
 @pytest.fixture(scope="module")
 def stack():
-    yield from running_stack("outage", env=SHORT_WINDOWS, workers=1, beats=1)
+    # A leading-dot host first: the web healthcheck must find a Host header that ALLOWED_HOSTS accepts.
+    env = {**SHORT_WINDOWS, "ALLOWED_HOSTS": ".example.com,127.0.0.1", "HEALTHCHECK_MAX_AGE_SECONDS": "5"}
+    yield from running_stack("outage", env=env, workers=1, beats=1)
+
+
+def failing_healthchecks(stack) -> list[str]:
+    return [role for role in ROLES if stack.healthcheck(role).returncode != 0]
 
 
 def send_conversation(stack) -> tuple[uuid.UUID, list[uuid.UUID], list[int]]:
@@ -39,9 +47,18 @@ def replies(stack, conversation_id) -> list[str]:
     return [m["content"] for m in stack.conversation(conversation_id)["messages"] if m["type"] == "OUTBOUND"]
 
 
+def sweep_after(stack, moment: str) -> bool:
+    rows = stack.sql("SELECT last_sweep_at > %s::timestamptz FROM scheduler_sweepheartbeat", (moment,))
+    return bool(rows and rows[0][0])
+
+
 def test_webhooks_answer_during_a_redis_outage_and_replies_catch_up(stack):
     before, before_ids, _ = send_conversation(stack)
     wait_until(lambda: replies(stack, before), timeout=20, what="a reply before the outage")
+    assert failing_healthchecks(stack) == []
+    # Reply jobs in flight when Redis goes: the worker holds them unacknowledged until their countdown ends.
+    in_flight = [send_conversation(stack) for _ in range(5)]
+    time.sleep(float(SHORT_WINDOWS["GROUP_WINDOW_SECONDS"]) * 0.7)
 
     stack.redis.stop()
     outage_ends = time.monotonic() + OUTAGE_SECONDS
@@ -50,13 +67,28 @@ def test_webhooks_answer_during_a_redis_outage_and_replies_catch_up(stack):
         during.append(send_conversation(stack))
         time.sleep(0.75)
     assert all(reply == [] for reply in (replies(stack, c) for c, _, _ in during))
+    assert failing_healthchecks(stack) == list(ROLES)  # /healthz says Redis is down; worker and beat went stale
     stack.redis.start()
+    back_at = stack.sql("SELECT clock_timestamp()::text")[0][0]
 
+    # The worker and beat retry every second: sweeps resume within seconds (kombu's default backoff took up to 8).
+    wait_until(lambda: sweep_after(stack, back_at), timeout=4, interval=0.05, what="a sweep after Redis returned")
     assert all(status in (HTTPStatus.CREATED, HTTPStatus.ACCEPTED) for _, _, statuses in during for status in statuses)
-    wait_until(
-        lambda: all(replies(stack, c) for c, _, _ in during), timeout=60, interval=0.5, what="replies after the outage"
-    )
+    everything = [*in_flight, *during]
+    wait_until(lambda: all(replies(stack, c) for c, _, _ in everything), timeout=60, interval=0.5, what="replies after")
     time.sleep(float(SHORT_WINDOWS["REPLY_LEASE_SECONDS"]) + 1)  # a duplicate would have appeared by now
-    for conversation_id, message_ids, _ in during:
+    for conversation_id, message_ids, _ in everything:
         assert replies(stack, conversation_id) == [reply_text(message_ids)]
     assert replies(stack, before) == [reply_text(before_ids)]
+    assert failing_healthchecks(stack) == []
+
+
+def test_the_outage_left_no_crash_no_restart_and_one_beat_warning(stack):
+    """Runs after the outage above (same module stack): what the processes logged about it."""
+    worker, beat = stack.log("worker0"), stack.log("beat0")
+
+    assert "CRITICAL" not in worker
+    assert "Unrecoverable error" not in worker
+    assert "restarting in" not in worker + beat  # the entrypoint's supervise loop never had to step in
+    assert beat.count("the broker is unreachable") == 1
+    assert "Traceback" not in beat

@@ -1,7 +1,9 @@
+import uuid
 from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+import redis
 from django.utils import timezone
 
 from scheduler.models import SweepHeartbeat
@@ -64,3 +66,28 @@ def test_unreachable_database_is_503(api):
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["failing"] == ["database", "sweeper"]
+
+
+def test_stale_sweeper_names_a_sweep_queue_nobody_consumes(api, settings):
+    settings.SWEEP_QUEUE = f"sweep-test-{uuid.uuid4().hex}"
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.rpush(settings.SWEEP_QUEUE, "job-1", "job-2", "job-3")
+    try:
+        response = api.get("/healthz")
+    finally:
+        client.delete(settings.SWEEP_QUEUE)
+        client.close()
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    error = response.json()["checks"]["sweeper"]["error"]
+    assert f"3 sweep jobs wait in the '{settings.SWEEP_QUEUE}' queue: no worker consumes it" in error
+
+
+def test_stale_sweeper_with_an_empty_sweep_queue_does_not_blame_the_queue(api, settings):
+    settings.SWEEP_QUEUE = f"sweep-test-{uuid.uuid4().hex}"
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+
+    error = api.get("/healthz").json()["checks"]["sweeper"]["error"]
+
+    assert "queue" not in error

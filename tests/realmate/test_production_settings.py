@@ -1,6 +1,7 @@
 """Production settings refuse unsafe configuration: checked in a fresh interpreter, as a deploy would start."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD = {"SECRET_KEY": "a-real-secret-" + "x" * 40, "ALLOWED_HOSTS": "example.com", "DEBUG": "False"}
+GOOD = {"SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "example.com", "DEBUG": "False"}
+CLEARED = {"SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "DEBUG"}
 
 
 def start(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "DEBUG"}}
+    clean = {k: v for k, v in os.environ.items() if k not in CLEARED}
     return subprocess.run(
         [
             sys.executable,
@@ -42,9 +44,25 @@ def test_good_configuration_starts_with_security_headers_on():
         ({"SECRET_KEY": ""}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "insecure-local-only-key"}, "SECRET_KEY must be set"),
         ({"SECRET_KEY": "change-me-to-a-long-random-string"}, "SECRET_KEY must be set"),
+        ({"SECRET_KEY": "django-insecure-" + secrets.token_urlsafe(50)}, "it is a placeholder"),
+        ({"SECRET_KEY": "abc"}, "at least 50 characters"),
+        ({"SECRET_KEY": "ab" * 40}, "at least 50 characters with 5 distinct"),
+        ({"SECRET_KEY": "", "SECRET_KEY_FILE": "/nonexistent/secret_key"}, "SECRET_KEY must be set"),
         ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must list"),
+        ({"ALLOWED_HOSTS": "*"}, "not '*'"),
     ],
-    ids=["debug-on", "no-secret-key", "dev-secret-key", "env-example-placeholder", "no-allowed-hosts"],
+    ids=[
+        "debug-on",
+        "no-secret-key",
+        "dev-secret-key",
+        "env-example-placeholder",
+        "startproject-placeholder",
+        "short",
+        "few-distinct-characters",
+        "key-file-missing",
+        "no-allowed-hosts",
+        "wildcard-allowed-hosts",
+    ],
 )
 def test_unsafe_configuration_refuses_to_start(override, message):
     result = start(**(GOOD | override))
@@ -52,3 +70,21 @@ def test_unsafe_configuration_refuses_to_start(override, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_unset_secret_key_is_read_from_the_key_file(tmp_path):
+    key = secrets.token_urlsafe(50)
+    (tmp_path / "secret_key").write_text(key + "\n")
+
+    result = start(**(GOOD | {"SECRET_KEY": "", "SECRET_KEY_FILE": str(tmp_path / "secret_key")}))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_set_secret_key_wins_over_the_key_file_and_is_still_checked(tmp_path):
+    (tmp_path / "secret_key").write_text(secrets.token_urlsafe(50))
+
+    result = start(**(GOOD | {"SECRET_KEY": "abc", "SECRET_KEY_FILE": str(tmp_path / "secret_key")}))
+
+    assert result.returncode != 0
+    assert "at least 50 characters" in result.stderr

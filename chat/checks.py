@@ -1,0 +1,21 @@
+"""System checks of the chat app: configuration that works but that an operator must know about.
+
+Django prints check warnings when a command that checks the project runs: the web role's `migrate`, once per
+start (bin/entrypoint.sh), and `manage.py check`.
+"""
+
+from django.conf import settings
+from django.core.checks import Warning, register
+
+
+@register()
+def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
+    if settings.WEBHOOK_SECRET:
+        return []
+    return [
+        Warning(
+            "WEBHOOK_SECRET is not set: webhooks are accepted without a signature.",
+            hint="Set WEBHOOK_SECRET to require X-Hub-Signature-256 on every webhook request.",
+            id="chat.W001",
+        )
+    ]
