@@ -11,12 +11,16 @@ RUN npm run build
 
 FROM python:3.11-slim AS app
 
+# SECRET_KEY_FILE: where the entrypoint keeps a generated key when SECRET_KEY is unset (a volume in compose).
+# The static files are collected below, at build time, so the web role does not collect them again at start.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=realmate.settings.production \
     STATIC_ROOT=/app/staticfiles \
+    COLLECTSTATIC_ON_START=false \
+    SECRET_KEY_FILE=/var/lib/realmate/secret_key \
     PORT=8000
 
 WORKDIR /app
@@ -25,13 +29,16 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-COPY . .
-COPY --from=frontend /frontend/dist frontend/dist
+# The code and the static files belong to root: the runtime user can read them, not change them. Its only
+# writable place is the key's directory (and /tmp, for the liveness files of bin/healthcheck).
+COPY --chown=root:root . .
+COPY --chown=root:root --from=frontend /frontend/dist frontend/dist
 
-# Static files are built into the image; the web role collects them again at start (a no-op when unchanged).
-RUN SECRET_KEY=build-only-not-secret ALLOWED_HOSTS=build python manage.py collectstatic --noinput --verbosity 0
+# A throwaway key: production settings refuse to load without a real one, and collectstatic never uses it.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" ALLOWED_HOSTS=build \
+    python manage.py collectstatic --noinput --verbosity 0
 
-RUN useradd --create-home --uid 10001 app && chown -R app:app /app
+RUN useradd --create-home --uid 10001 app && install -d -o app -g app -m 700 /var/lib/realmate
 USER app
 
 EXPOSE 8000

@@ -1,5 +1,5 @@
-"""docker compose cannot run on the CI machine, so its structure is checked here; the processes it starts are
-the same `bin/entrypoint.sh <role>` that the end-to-end tests and the local run (Procfile) start for real."""
+"""The structure of the Docker files; tests/compose runs them for real where a Docker engine exists. The processes
+compose starts are the same `bin/entrypoint.sh <role>` that the end-to-end tests and the local run start."""
 
 import re
 from pathlib import Path
@@ -9,6 +9,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("web", "worker", "beat")
+# Read by the image or the local run only, never passed by compose (the image sets its own values).
+NOT_FOR_COMPOSE = {
+    "STATIC_ROOT",
+    "COLLECTSTATIC_ON_START",
+    "SECRET_KEY_FILE",
+    "HEALTH_FILE_DIR",
+    "PORT",
+    "BIND",
+    "HTTP_PORT",
+    "POSTGRES_PASSWORD",
+    "REPLY_JOB_DRILL_DELAY_SECONDS",
+}
 
 
 @pytest.fixture(scope="module")
@@ -21,50 +33,69 @@ def dockerfile() -> str:
     return (ROOT / "Dockerfile").read_text()
 
 
+def env_example_variables() -> set[str]:
+    return set(re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
+
+
+def compose_variables(service: dict) -> set[str]:
+    return {entry.split("=", 1)[0] for entry in service["environment"]}
+
+
 def test_compose_has_the_five_services(compose):
     assert set(compose["services"]) == {"web", "worker", "beat", "db", "redis"}
 
 
-@pytest.mark.parametrize("service", ["db", "redis", "web"])
-def test_services_have_health_checks(compose, service):
+@pytest.mark.parametrize("service", ["db", "redis", *ROLES])
+def test_every_service_has_a_health_check(compose, service):
     healthcheck = compose["services"][service]["healthcheck"]
     assert healthcheck["test"]
     assert healthcheck["interval"]
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_app_services_run_the_entrypoint_role_after_healthy_db_and_redis(compose, role):
+def test_app_services_run_their_role_and_its_healthcheck(compose, role):
     service = compose["services"][role]
     assert service["build"] == "."
     assert service["command"] == [role]
+    assert service["healthcheck"]["test"] == ["CMD", "bin/healthcheck", role]
     assert service["depends_on"] == {
         "db": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    assert service["env_file"] == [{"path": ".env", "required": False}]
-    assert set(service["environment"]) == {"DATABASE_URL", "CELERY_BROKER_URL"}
     assert service["restart"] == "unless-stopped"
+    assert "appdata:/var/lib/realmate" in service["volumes"]
 
 
-def test_app_services_share_one_image(compose):
-    assert len({compose["services"][role]["image"] for role in ROLES}) == 1
+@pytest.mark.parametrize("role", ROLES)
+def test_compose_needs_no_env_file_and_passes_every_setting_from_dotenv(compose, role):
+    """No env_file (its optional form needs Compose 2.24): `environment` entries take their values from .env."""
+    service = compose["services"][role]
+    assert "env_file" not in service
+    assert compose_variables(service) == env_example_variables() - NOT_FOR_COMPOSE
 
 
-def test_web_publishes_port_8000_and_checks_healthz(compose):
-    web = compose["services"]["web"]
-    assert web["ports"] == ["8000:8000"]
-    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+def test_only_the_urls_have_compose_defaults_and_dotenv_overrides_them(compose):
+    with_values = [entry for entry in compose["services"]["web"]["environment"] if "=" in entry]
+    assert with_values == [
+        "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@db:5432/realmate}",
+        "CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://redis:6379/0}",
+    ]
 
 
-def test_postgres_data_lives_in_a_named_volume(compose):
-    assert "pgdata" in compose["volumes"]
+def test_compose_file_has_no_syntax_newer_than_compose_v2_0(compose):
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "required:" not in text  # env_file's {path, required} form: Compose >= 2.24
+    assert "start_interval" not in text  # Compose >= 2.20 and Docker Engine >= 25
+    assert "name" not in compose  # the top-level project name
+
+
+def test_web_publishes_a_configurable_port(compose):
+    assert compose["services"]["web"]["ports"] == ["${HTTP_PORT:-8000}:8000"]
+
+
+def test_data_and_the_generated_key_live_in_named_volumes(compose):
+    assert set(compose["volumes"]) == {"pgdata", "appdata"}
     assert "pgdata:/var/lib/postgresql/data" in compose["services"]["db"]["volumes"]
-
-
-def test_compose_urls_point_at_the_compose_services(compose):
-    environment = compose["services"]["web"]["environment"]
-    assert "@db:5432/" in environment["DATABASE_URL"]
-    assert environment["CELERY_BROKER_URL"].startswith("redis://redis:6379/")
 
 
 def test_dockerfile_is_slim_non_root_and_uses_the_entrypoint(dockerfile):
@@ -72,18 +103,33 @@ def test_dockerfile_is_slim_non_root_and_uses_the_entrypoint(dockerfile):
     assert re.search(r"^USER app$", dockerfile, re.MULTILINE)
     assert 'ENTRYPOINT ["bin/entrypoint.sh"]' in dockerfile
     assert "pip install -r requirements.txt" in dockerfile
-    assert "requirements-dev" not in dockerfile.replace(
-        "# Runtime dependencies only (requirements.txt, pinned); test tools live in requirements-dev.txt.", ""
-    )
-    assert "collectstatic" in dockerfile
+    assert "requirements-dev" not in dockerfile.replace("test tools live in requirements-dev.txt", "")
 
 
-def test_dockerfile_builds_the_ui_in_a_node_stage_and_ships_only_its_output(dockerfile):
+def test_dockerfile_keeps_the_code_read_only_and_makes_no_chown_layer(dockerfile):
+    assert "chown -R" not in dockerfile
+    assert "COPY --chown=root:root . ." in dockerfile
+    assert "install -d -o app -g app -m 700 /var/lib/realmate" in dockerfile
+    assert "SECRET_KEY_FILE=/var/lib/realmate/secret_key" in dockerfile
+
+
+def test_dockerfile_builds_the_ui_in_a_node_stage_and_collects_static_files_at_build(dockerfile):
     assert re.search(r"^FROM node:20-slim AS frontend$", dockerfile, re.MULTILINE)
     assert "npm ci" in dockerfile
-    assert "COPY --from=frontend /frontend/dist frontend/dist" in dockerfile
-    # The UI is copied in before collectstatic, so its files are among the static files of the image.
-    assert dockerfile.index("COPY --from=frontend") < dockerfile.index("collectstatic")
+    assert "--from=frontend /frontend/dist frontend/dist" in dockerfile
+    assert dockerfile.index("--from=frontend") < dockerfile.index("collectstatic")
+    assert "COLLECTSTATIC_ON_START=false" in dockerfile
+
+
+@pytest.mark.parametrize("excluded", [".git", ".venv", ".env", "tests", "bench", "docs", "frontend/node_modules"])
+def test_dockerignore_keeps_tests_tools_and_local_files_out_of_the_image(excluded):
+    assert excluded in (ROOT / ".dockerignore").read_text().splitlines()
+
+
+def test_shell_scripts_keep_lf_endings():
+    attributes = (ROOT / ".gitattributes").read_text()
+    assert "*.sh text eol=lf" in attributes
+    assert "bin/* text eol=lf" in attributes
 
 
 def test_procfile_runs_the_same_entrypoint_roles_as_compose():
@@ -92,11 +138,16 @@ def test_procfile_runs_the_same_entrypoint_roles_as_compose():
 
 
 def test_every_variable_the_settings_read_is_in_env_example():
-    documented = set(re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
     read = set()
     settings = [path for path in (ROOT / "realmate" / "settings").glob("*.py") if path.name != "test.py"]
-    for path in [*settings, ROOT / "bin" / "entrypoint.sh"]:
+    for path in [
+        *settings,
+        ROOT / "bin" / "entrypoint.sh",
+        ROOT / "bin" / "healthcheck",
+        ROOT / "realmate" / "liveness.py",
+    ]:
         text = path.read_text()
         read |= set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
+        read |= set(re.findall(r"""environ\.get\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
         read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", text))
-    assert read - documented == set()
+    assert read - env_example_variables() == set()

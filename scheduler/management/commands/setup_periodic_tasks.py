@@ -27,6 +27,8 @@ def interval_schedule(seconds: float) -> IntervalSchedule:
 
 class Command(BaseCommand):
     help = "Create or update the sweep and purge periodic tasks (django-celery-beat)."
+    # The web role's migrate shows the system checks once per start; this command would repeat them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument(

@@ -9,6 +9,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 class Command(BaseCommand):
     help = "Wait for the database; used by the entrypoint before each role starts."
+    # The web role's migrate shows the system checks once per start; this command would repeat them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--timeout", type=float, default=60.0, help="Seconds to wait before failing.")
