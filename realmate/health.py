@@ -49,17 +49,16 @@ def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[
         )
         row = cursor.fetchone()
     if row is None:
-        return {"ok": False, "error": "no sweep has completed yet", "last_sweep_at": None}
-    last_sweep_at, age = row[0], float(row[1])
-    ok = age < settings.SWEEP_STALE_SECONDS
-    check: dict[str, Any] = {"ok": ok, "last_sweep_at": datetime.isoformat(last_sweep_at), "age_seconds": round(age, 3)}
-    if not ok:
-        check["error"] = f"last sweep {age:.1f} s ago (limit {settings.SWEEP_STALE_SECONDS:g} s)"
-        waiting = backlog()
-        if waiting:
-            # Beat sends sweeps but nothing takes them: a worker started with --queues that leaves this one out.
-            queue = settings.SWEEP_QUEUE
-            check["error"] += f"; {waiting} sweep jobs wait in the {queue!r} queue: no worker consumes it"
+        check: dict[str, Any] = {"ok": False, "error": "no sweep has completed yet", "last_sweep_at": None}
+    else:
+        last_sweep_at, age = row[0], float(row[1])
+        check = {"ok": age < settings.SWEEP_STALE_SECONDS, "last_sweep_at": datetime.isoformat(last_sweep_at)}
+        check["age_seconds"] = round(age, 3)
+        if not check["ok"]:
+            check["error"] = f"last sweep {age:.1f} s ago (limit {settings.SWEEP_STALE_SECONDS:g} s)"
+    if not check["ok"] and (waiting := backlog()):
+        # Beat sends sweeps but nothing takes them: e.g. every worker was started with --queues leaving it out.
+        check["error"] += f"; {waiting} sweep jobs wait in the {settings.SWEEP_QUEUE!r} queue: no worker consumes it"
     return check
 
 

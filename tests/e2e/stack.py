@@ -148,11 +148,14 @@ class Stack:
             **overrides,
         }
 
-    def start_role(self, role: str, name: str | None = None, **env: str) -> subprocess.Popen:
+    def start_role(
+        self, role: str, name: str | None = None, args: tuple[str, ...] = (), **env: str
+    ) -> subprocess.Popen:
+        """Start `role` through the entrypoint; `args` go on to gunicorn or celery, `env` overrides the stack's."""
         name = name or role
         extra = {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"} if role == "worker" else {}
         process = subprocess.Popen(
-            [str(ENTRYPOINT), role],
+            [str(ENTRYPOINT), role, *args],
             cwd=ROOT,
             env=self.env(**extra, **env),
             stdout=(self.workdir / f"{name}.log").open("ab"),

@@ -1,4 +1,5 @@
-"""A worker SIGKILLed in the middle of reply jobs loses no group and doubles none."""
+"""A worker SIGKILLed in the middle of reply jobs loses no group and doubles none; a worker that leaves out the
+sweep queue says so. The stack starts with no worker: each test starts the ones it needs."""
 
 import time
 import uuid
@@ -13,6 +14,28 @@ from tests.e2e.stack import wait_until
 @pytest.fixture(scope="module")
 def stack():
     yield from running_stack("killed", env=SHORT_WINDOWS, workers=0, beats=1)
+
+
+def test_a_worker_that_leaves_out_the_sweep_queue_warns_and_healthz_names_the_queue(stack):
+    stack.start_role("worker", "celery-only-worker", args=("--queues", "celery"))
+    try:
+        wait_until(
+            lambda: "does not consume the 'sweep' queue" in stack.log("celery-only-worker"),
+            timeout=60,
+            what="the worker's warning at start",
+        )
+        sweeper = wait_until(
+            lambda: stack.http.get(f"{stack.base_url}/healthz", timeout=5).json()["checks"]["sweeper"]["error"],
+            timeout=10,
+            what="a failing sweeper check",
+        )
+        wait_until(
+            lambda: "no worker consumes it" in stack.http.get(f"{stack.base_url}/healthz", timeout=5).text,
+            timeout=10,
+            what=f"healthz naming the unconsumed queue (it said {sweeper!r})",
+        )
+    finally:
+        stack.stop_role("celery-only-worker")
 
 
 def test_worker_killed_mid_job_loses_no_group_and_doubles_none(stack):
