@@ -152,6 +152,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Reconnect to the broker for as long as it is away (Celery's default gives up after 100 attempts, and the
 # connection retries every second: realmate.celery.BrokerConnection).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A job running when the broker connection drops is cancelled (Celery 6's default): its ack could not be sent
+# anyway, and the group's lease brings it back.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Keep Django's JSON logging in the worker instead of Celery's plain text.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
