@@ -29,9 +29,14 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 
-# The code and the static files belong to root: the runtime user can read them, not change them. Its only
-# writable place is the key's directory (and /tmp, for the liveness files of bin/healthcheck).
-COPY --chown=root:root . .
+# Only what runs, listed: no tests, benchmarks, docs or UI sources. The code and the static files belong to root:
+# the runtime user can read them, not change them. Its only writable places are the key's directory and /tmp
+# (the liveness files of bin/healthcheck).
+COPY --chown=root:root manage.py gunicorn.conf.py ./
+COPY --chown=root:root bin bin
+COPY --chown=root:root realmate realmate
+COPY --chown=root:root chat chat
+COPY --chown=root:root scheduler scheduler
 COPY --chown=root:root --from=frontend /frontend/dist frontend/dist
 
 # A throwaway key: production settings refuse to load without a real one, and collectstatic never uses it.
