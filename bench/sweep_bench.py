@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "realmate_sweepbench"
@@ -24,7 +24,7 @@ DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 
 
 def admin_sql(*statements: str) -> None:
-    connection = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    connection = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres")
     connection.autocommit = True
     with connection.cursor() as cursor:
         for statement in statements:

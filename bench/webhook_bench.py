@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg2
+import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "realmate_bench"
@@ -30,7 +30,7 @@ PG = {"host": os.environ.get("PGHOST", "127.0.0.1"), "port": 5432, "user": "post
 
 
 def sql(dbname: str, *statements: str) -> None:
-    connection = psycopg2.connect(dbname=dbname, **PG)
+    connection = psycopg.connect(dbname=dbname, **PG)
     connection.autocommit = True
     with connection.cursor() as cursor:
         for statement in statements:

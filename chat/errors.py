@@ -24,9 +24,15 @@ ERROR_CODES: dict[str, str] = {
     "message_id_conflict": "400: NEW_MESSAGE whose id is used in another conversation or with other content.",
     "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
+    "permission_denied": "403: the request is not allowed.",
     "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",
     "method_not_allowed": "405: the method is not allowed on this path.",
+    "not_acceptable": "406: the Accept header asks for a format other than JSON.",
+    "try_again": "409: NEW_MESSAGE raced with concurrent changes three times; send it again.",
     "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
+    "unsupported_media_type": "415: the body's Content-Type is not JSON (endpoints other than the webhook).",
+    "throttled": "429: too many requests.",
+    "error": "4xx/5xx: any other error the API framework raises.",
     "database_unavailable": "503: PostgreSQL is unreachable; nothing was written, retry later.",
 }
 

@@ -2,11 +2,10 @@
 
 import uuid
 
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
-from django.utils.functional import cached_property
 
-from chat.db import ClockTimestamp, PreparedStatement, column_list, model_columns, model_from_row
+from chat.db import ClockTimestamp
 
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 
@@ -46,14 +45,6 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} ({self.status})"
-
-    @cached_property
-    def message_list(self) -> list["Message"]:
-        """Its messages in conversation order (timestamp, then arrival). Code that already holds them, such as
-        conversation_create with the messages it adopted, assigns this instead of paying for a query."""
-        with connection.cursor() as cursor:
-            MESSAGES_OF_CONVERSATION.execute(cursor, conversation_id=self.id)
-            return [model_from_row(Message, row) for row in cursor.fetchall()]
 
 
 class Message(models.Model):
@@ -102,20 +93,8 @@ class Message(models.Model):
         return f"{self.type} {self.id}"
 
 
-# A conversation's messages in MESSAGE_ORDER. Hand-written because the ORM spends ~0.6 ms of CPU compiling this
-# query (measured on this 2-core machine), as much as the rest of a CLOSE_CONVERSATION request; this is 0.1 ms.
-# Prepared, because planning it cost PostgreSQL more than running it (pgbench: 0.20 ms planned each time, 0.08 ms
-# prepared).
-MESSAGES_OF_CONVERSATION = PreparedStatement(
-    "chat_messages_of_conversation",
-    f"SELECT {model_columns(Message)} FROM chat_message WHERE conversation_id = %(conversation_id)s "
-    f"ORDER BY {column_list(MESSAGE_ORDER)}",
-    conversation_id="uuid",
-)
-
-
 class PendingMessage(models.Model):
-    """A NEW_MESSAGE whose conversation did not exist when it arrived (SPEC: ORPHAN_TTL)."""
+    """A NEW_MESSAGE whose conversation did not exist when it arrived (ORPHAN_TTL, see chat.parking)."""
 
     class State(models.TextChoices):
         PARKED = "PARKED"

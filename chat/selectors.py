@@ -8,8 +8,8 @@ from chat.models import Conversation
 
 
 def conversation_get(*, conversation_id: uuid.UUID) -> Conversation | None:
-    """One conversation; its `message_list` (timestamp, then arrival order) is the second and last query."""
-    return Conversation.objects.filter(id=conversation_id).first()
+    """One conversation with its messages (timestamp, then arrival order: Message.Meta.ordering); two queries."""
+    return Conversation.objects.prefetch_related("messages").filter(id=conversation_id).first()
 
 
 def conversation_list(*, status: str | None = None, id_prefix: str | None = None) -> QuerySet[Conversation]:

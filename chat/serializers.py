@@ -3,90 +3,38 @@
 Serializers check shape only; the services enforce the rules.
 """
 
-import copy
-
 from rest_framework import serializers
-from rest_framework.utils.serializer_helpers import BindingDict
 
 from chat.errors import ERROR_CODES
-from chat.fields import StrictCharField, StrictDateTimeField, StrictObjectField, StrictUUIDField, UTCDateTimeField
+from chat.fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
 from chat.models import Conversation, Message
 
 MAX_CONTENT_LENGTH = 65536
 
 
-class InputSerializer(serializers.Serializer):
-    """A serializer whose fields are copied and bound once per class, not for every instance.
-
-    DRF deep-copies and binds the declared fields of every serializer instance so that code may change them per
-    instance; for a webhook request that costs more than validating the values. Validating a value changes no
-    field, and the fields here read nothing through their parent (no context, no nested serializer: refused when
-    the class is defined), so every instance validates with one set of fields bound to a blank instance of the
-    class. What a validation produces (errors, validated data) lives on the instance, as in DRF.
-    """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        for name, field in cls._declared_fields.items():
-            if isinstance(field, serializers.BaseSerializer | serializers.SerializerMethodField):
-                raise TypeError(f"{cls.__name__}.{name}: an InputSerializer field cannot need its parent.")
-        cls._bound_fields = BindingDict(cls())
-        for name, field in copy.deepcopy(cls._declared_fields).items():
-            cls._bound_fields[name] = field
-
-    @property
-    def fields(self) -> BindingDict:
-        return self._bound_fields
-
-
-class WebhookEnvelopeSerializer(InputSerializer):
+class WebhookEnvelopeSerializer(serializers.Serializer):
     """The part every event shares: `{"type", "timestamp", "data"}`; unknown extra fields are ignored."""
 
     type = StrictCharField(max_length=64)
     timestamp = StrictDateTimeField(help_text="Event time (ISO-8601, naive means UTC). Stored, never used for windows.")
-    data = StrictObjectField()
+    data = serializers.DictField(help_text="The event's own fields; see each event type.")
 
 
-class NewConversationDataSerializer(InputSerializer):
+class NewConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
-class NewMessageDataSerializer(InputSerializer):
+class NewMessageDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="message_id")
     content = StrictCharField(min_length=1, max_length=MAX_CONTENT_LENGTH)
     conversation_id = StrictUUIDField()
 
 
-class CloseConversationDataSerializer(InputSerializer):
+class CloseConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
-class OutputSerializer(serializers.Serializer):
-    """A read-only serializer that renders with its class's declared fields.
-
-    DRF deep-copies every declared field each time a serializer renders (`Serializer.fields`): 13 field
-    constructions for a conversation, more than half of what serializers cost a webhook request. Output fields
-    keep no state while rendering, and the ones here need no binding (no context, no method fields), so the
-    class's own field objects render every instance. The declared fields stay the contract (and the OpenAPI
-    schema); tests/chat/test_serializers.py checks this gives what DRF's generic rendering gives.
-    """
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        for name, field in cls._declared_fields.items():
-            source = field.source or name
-            if isinstance(field, serializers.SerializerMethodField) or "." in source or source == "*":
-                raise TypeError(f"{cls.__name__}.{name}: an OutputSerializer field reads one attribute of its own.")
-
-    def to_representation(self, instance) -> dict:
-        representation = {}
-        for name, field in self._declared_fields.items():
-            value = getattr(instance, field.source or name)
-            representation[name] = None if value is None else field.to_representation(value)
-        return representation
-
-
-class MessageSerializer(OutputSerializer):
+class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)
     content = serializers.CharField()
@@ -96,7 +44,7 @@ class MessageSerializer(OutputSerializer):
     reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
 
 
-class ConversationSerializer(OutputSerializer):
+class ConversationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Conversation.Status.choices)
     created_at = UTCDateTimeField()
@@ -105,7 +53,7 @@ class ConversationSerializer(OutputSerializer):
 
 
 class ConversationDetailSerializer(ConversationSerializer):
-    messages = MessageSerializer(many=True, source="message_list", help_text="Ordered by timestamp, then arrival.")
+    messages = MessageSerializer(many=True, source="messages.all", help_text="Ordered by timestamp, then arrival.")
 
 
 class ConversationListItemSerializer(ConversationSerializer):
@@ -120,7 +68,7 @@ class ConversationListQuerySerializer(serializers.Serializer):
     )
 
 
-class MessageReceiptSerializer(OutputSerializer):
+class MessageReceiptSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="message_id")
     conversation_id = serializers.UUIDField()
     outcome = serializers.ChoiceField(

@@ -1,16 +1,25 @@
 """Celery tasks: each takes ids, calls the service of the same name, and is safe to run twice."""
 
+import logging
+import math
 import uuid
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from chat import parking
 from scheduler import services
+
+logger = logging.getLogger(__name__)
+
+# A few milliseconds past the window, so a job never finds its group a hair short of due.
+COUNTDOWN_MARGIN_SECONDS = 0.005
 
 
 @shared_task(name="scheduler.sweep", ignore_result=True)
 def sweep() -> dict:
-    return vars(services.sweep_run())
+    return vars(services.sweep_run(dispatch=reply_job_enqueue))
 
 
 @shared_task(
@@ -26,4 +35,23 @@ def reply_group_process(conversation_id: str) -> int:
 
 @shared_task(name="scheduler.parked_messages_purge", ignore_result=True)
 def parked_messages_purge() -> int:
-    return services.parked_messages_purge()
+    return parking.parked_messages_purge()
+
+
+def reply_job_countdown(group: services.DueGroup) -> float | None:
+    """Seconds to hold the job back: until the group's window closes (rounded up to the millisecond), plus a
+    small margin; None when it is due already."""
+    if group.due_in <= 0:
+        return None
+    return math.ceil(group.due_in * 1000) / 1000 + COUNTDOWN_MARGIN_SECONDS
+
+
+def reply_job_enqueue(group: services.DueGroup) -> None:
+    """How a sweep dispatches a due group: a reply job, held back until the group's window closes. It expires
+    after two leases: by then the lease has run out and a later sweep has dispatched the group again."""
+    logger.debug("reply job enqueued", extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in})
+    reply_group_process.apply_async(
+        args=[str(group.conversation_id)],
+        countdown=reply_job_countdown(group),
+        expires=settings.REPLY_LEASE_SECONDS * 2,
+    )

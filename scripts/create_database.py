@@ -3,12 +3,12 @@
 import os
 
 import environ
-import psycopg2
-from psycopg2 import sql
+import psycopg
+from psycopg import sql
 
 url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/realmate")
 config = environ.Env.db_url_config(url)
-connection = psycopg2.connect(
+connection = psycopg.connect(
     host=config["HOST"],
     port=config["PORT"] or 5432,
     user=config["USER"],

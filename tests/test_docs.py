@@ -4,11 +4,14 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from chat.errors import ERROR_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.browser
 def test_mermaid_diagrams_parse():
     """Mermaid's own parser, in headless Chromium (frontend/scripts/check-diagrams.mjs)."""
     result = subprocess.run(

@@ -66,6 +66,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {})
+# psycopg 3 with server-side binding: parameters travel apart from the SQL, so PostgreSQL can keep a plan, and
+# psycopg prepares a statement by itself once a connection has run it `prepare_threshold` times (psycopg's
+# default 5). Raw SQL and the ORM's queries alike; nothing in this code prepares anything.
+DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 # If a worker dies mid-query, PostgreSQL notices within a second and releases the job's row locks, instead of
@@ -125,8 +129,6 @@ REPLY_LEASE_SECONDS = env.float("REPLY_LEASE_SECONDS", default=15.0)
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
 # /healthz reports the sweeper unhealthy when the last sweep is older than this.
 SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=5.0)
-# Failure drills only: a reply job sleeps this long inside its transaction, so a test can kill it mid-job.
-REPLY_JOB_DRILL_DELAY_SECONDS = env.float("REPLY_JOB_DRILL_DELAY_SECONDS", default=0.0)
 
 # --- Webhook
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)

@@ -1,5 +1,3 @@
-import pytest
-
 from tests.e2e.stack import Stack
 
 # Short windows for the stress and failure tests; the true 5 s / 6 s windows have their own stack.
@@ -9,11 +7,6 @@ SHORT_WINDOWS = {
     "SWEEP_INTERVAL_SECONDS": "0.25",
     "REPLY_LEASE_SECONDS": "3",
 }
-
-
-@pytest.fixture(autouse=True)
-def _e2e_marker(request):
-    request.node.add_marker(pytest.mark.e2e)
 
 
 def running_stack(name: str, **kwargs):

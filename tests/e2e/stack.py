@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg2
+import psycopg
 import requests
 from django.conf import settings
 
@@ -33,7 +33,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
     while True:
         try:
             result = predicate()
-        except (requests.RequestException, psycopg2.Error, OSError):
+        except (requests.RequestException, psycopg.Error, OSError):
             result = None
         if result:
             return result
@@ -210,9 +210,14 @@ class Stack:
             cursor.execute(query, params)
             return cursor.fetchall() if cursor.description else []
 
+    def connect(self) -> psycopg.Connection:
+        """A session of the test's own on the stack's database, in a transaction until it is closed."""
+        db = settings.DATABASES["default"]
+        return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=self.db_name)
+
     def _connect(self, name: str):
         db = settings.DATABASES["default"]
-        connection = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name)
+        connection = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=name)
         connection.autocommit = True
         return connection
 

@@ -9,12 +9,14 @@ import sys
 import uuid
 from pathlib import Path
 
-import psycopg2
+import psycopg
 import pytest
 import requests
 from django.conf import settings
 
 from tests.e2e.stack import ROOT, RedisServer, free_port, wait_until
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def local_run(tmp_path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         redis_server.stop()
-        connection = psycopg2.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres")
+        connection = psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname="postgres")
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')

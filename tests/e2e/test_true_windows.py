@@ -15,6 +15,8 @@ import requests
 from tests.e2e.conftest import running_stack
 from tests.e2e.scenario import Observation, Scenario, reply_text, seconds_between
 
+pytestmark = pytest.mark.e2e
+
 SCENARIOS = {}
 
 

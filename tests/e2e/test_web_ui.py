@@ -9,6 +9,8 @@ import pytest
 from tests.e2e.conftest import running_stack
 from tests.e2e.stack import ROOT
 
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
 WINDOW_SECONDS = "3"
 
 

@@ -10,6 +10,8 @@ from tests.e2e.conftest import SHORT_WINDOWS, running_stack
 from tests.e2e.scenario import reply_text
 from tests.e2e.stack import wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def stack():
@@ -39,28 +41,35 @@ def test_a_worker_that_leaves_out_the_sweep_queue_warns_and_healthz_names_the_qu
 
 
 def test_worker_killed_mid_job_loses_no_group_and_doubles_none(stack):
-    # This worker holds every job open inside its transaction, so it is certainly killed mid-job.
-    stack.start_role("worker", "slow-worker", REPLY_JOB_DRILL_DELAY_SECONDS="30", CELERY_CONCURRENCY="2")
-    wait_until(stack.sweeping, 60, what="the slow worker sweeping")
     conversations = {uuid.uuid4(): uuid.uuid4() for _ in range(5)}
-    for conversation_id, message_id in conversations.items():
-        stack.post(
-            {"type": "NEW_CONVERSATION", "timestamp": "2025-06-04T14:20:00Z", "data": {"id": str(conversation_id)}}
+    # Another session locks the messages first: each reply job then locks its conversation, writes its OUTBOUND
+    # and waits, inside its transaction, to mark the message answered. So the worker is certainly killed mid-job.
+    with stack.connect() as holder:
+        for conversation_id, message_id in conversations.items():
+            stack.post(
+                {"type": "NEW_CONVERSATION", "timestamp": "2025-06-04T14:20:00Z", "data": {"id": str(conversation_id)}}
+            )
+            stack.post(
+                {
+                    "type": "NEW_MESSAGE",
+                    "timestamp": "2025-06-04T14:20:05Z",
+                    "data": {"id": str(message_id), "content": "oi", "conversation_id": str(conversation_id)},
+                }
+            )
+        holder.execute("SELECT 1 FROM chat_message WHERE id = ANY(%s) FOR UPDATE", [list(conversations.values())])
+        stack.start_role("worker", "doomed-worker", CELERY_CONCURRENCY="2")
+        wait_until(
+            lambda: (
+                stack.sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'UPDATE \"chat_message\"%%'"
+                )[0][0]
+                >= 1
+            ),
+            timeout=30,
+            what="a reply job waiting in the middle of its transaction",
         )
-        stack.post(
-            {
-                "type": "NEW_MESSAGE",
-                "timestamp": "2025-06-04T14:20:05Z",
-                "data": {"id": str(message_id), "content": "oi", "conversation_id": str(conversation_id)},
-            }
-        )
-
-    wait_until(
-        lambda: stack.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%%'")[0][0] >= 1,
-        timeout=20,
-        what="a reply job in the middle of its transaction",
-    )
-    stack.stop_role("slow-worker", sig=9)
+        stack.stop_role("doomed-worker", sig=9)
     assert stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'") == [(0,)]
 
     stack.start_role("worker", "healthy-worker")

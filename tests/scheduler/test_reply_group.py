@@ -1,11 +1,12 @@
 """The reply job: grouping, due checks, exact content, idempotency (real PostgreSQL, windows moved by aging rows)."""
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from chat.models import Conversation, Message
 from chat.services import message_receive
@@ -18,6 +19,10 @@ pytestmark = pytest.mark.django_db
 
 def outbound(conversation) -> list[Message]:
     return list(Message.objects.filter(conversation=conversation, type=Message.Type.OUTBOUND))
+
+
+def answered(reply: Message) -> set[str]:
+    return {str(message_id) for message_id in reply.answers.values_list("id", flat=True)}
 
 
 def test_single_due_message_gets_one_reply_with_the_exact_content(settings):
@@ -94,7 +99,7 @@ def test_groups_separated_by_more_than_the_window_get_one_reply_each(settings):
 
     replies = reply_group_process(conversation_id=conversation.id)
 
-    assert [set(r.answered_ids) for r in replies] == [{str(m.id) for m in first}, {str(m.id) for m in second}]
+    assert [answered(r) for r in replies] == [{str(m.id) for m in first}, {str(m.id) for m in second}]
     assert len(outbound(conversation)) == 2
 
 
@@ -107,7 +112,7 @@ def test_only_the_due_groups_are_answered(settings):
 
     [reply] = reply_group_process(conversation_id=conversation.id)
 
-    assert reply.answered_ids == [str(old.id)]
+    assert answered(reply) == {str(old.id)}
     fresh.refresh_from_db()
     assert fresh.pending is True
 
@@ -135,32 +140,70 @@ def test_parallel_jobs_for_one_group_write_exactly_one_reply(settings):
     assert len(outbound(message.conversation)) == 1
 
 
+def waiting_on_a_lock(query_start: str) -> bool:
+    """A session of this database waits for a row lock while running a statement that starts so."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE %s",
+            [query_start + "%"],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def poll(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
-    """The job holds the conversation; a webhook's FOR SHARE waits, so its arrival is stamped after the reply."""
-    settings.REPLY_JOB_DRILL_DELAY_SECONDS = 0.5
+    """The job holds the conversation; a webhook's FOR SHARE waits, so its arrival is stamped after the reply.
+
+    To catch the job mid-transaction, another session holds a row lock on the pending message: the job locks
+    the conversation, writes its reply and then waits to mark that message answered."""
     first = MessageFactory()
     age_rows(Message, [first.id], settings.GROUP_WINDOW_SECONDS + 0.1)
     late_id = uuid.uuid4()
-    job_started = threading.Event()
+    release = threading.Event()
+    locked = threading.Event()
 
-    def job():
-        job_started.set()
+    def hold_the_message():
         try:
-            reply_group_process(conversation_id=first.conversation_id)
+            with transaction.atomic():
+                Message.objects.select_for_update().get(id=first.id)
+                locked.set()
+                release.wait(10)
         finally:
             connection.close()
 
-    thread = threading.Thread(target=job)
-    thread.start()
-    job_started.wait()
-    threading.Event().wait(0.2)
-    try:
-        message_receive(
+    def in_thread(function) -> threading.Thread:
+        def run():
+            try:
+                function()
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    holder = threading.Thread(target=hold_the_message)
+    holder.start()
+    locked.wait(10)
+    job = in_thread(lambda: reply_group_process(conversation_id=first.conversation_id))
+    poll(lambda: waiting_on_a_lock('UPDATE "chat_message"'))
+    webhook = in_thread(
+        lambda: message_receive(
             message_id=late_id, conversation_id=first.conversation_id, content="late", event_at=EXAMPLE_TIME
         )
-    finally:
-        thread.join()
+    )
+    poll(lambda: waiting_on_a_lock("\n            WITH conversation AS"))
+    release.set()
+    for thread in (holder, job, webhook):
+        thread.join(10)
 
     [reply] = outbound(first.conversation)
     late = Message.objects.get(id=late_id)

@@ -6,8 +6,9 @@ import uuid
 import pytest
 
 from chat.models import Conversation, Message, PendingMessage
+from chat.parking import parked_messages_purge
 from scheduler.models import SweepHeartbeat
-from scheduler.services import DueGroup, parked_messages_purge, reply_groups_dispatch, sweep_run
+from scheduler.services import DueGroup, reply_groups_dispatch, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
 from tests.helpers import age_rows, run_in_parallel
 

@@ -1,0 +1,145 @@
+"""Parked messages: a NEW_MESSAGE whose conversation does not exist yet waits here for up to ORPHAN_TTL.
+
+Its whole life is in this module:
+- park: a NEW_MESSAGE for an unknown conversation is stored as PARKED (parked_message_park);
+- adopt: NEW_CONVERSATION moves the messages parked for it into the conversation (parked_messages_adopt);
+- attach: each sweep repairs the race of a message parked while its conversation was being created
+  (parked_messages_attach);
+- expire: each sweep marks EXPIRED the messages whose conversation did not come in time (parked_messages_expire);
+- purge: a daily job deletes attached and expired ones after PARKED_RETENTION_DAYS (parked_messages_purge).
+The attach rule is one expression, conversation_created_in_time: the conversation was created within ORPHAN_TTL
+of the message's arrival, both on the database clock.
+"""
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from chat import queries
+from chat.db import ClockTimestamp
+from chat.errors import ChatError
+from chat.models import Conversation, Message, PendingMessage
+
+logger = logging.getLogger(__name__)
+
+# A parked message is marked EXPIRED this long after its TTL, not at once: a conversation created within the
+# TTL whose transaction has not committed yet must still find it PARKED. The attach rule itself is exact.
+EXPIRY_GRACE = timedelta(seconds=1)
+
+
+def orphan_ttl() -> timedelta:
+    return timedelta(seconds=settings.ORPHAN_TTL_SECONDS)
+
+
+def conversation_created_in_time() -> Exists:
+    """The attach rule, as a filter on PendingMessage: its conversation exists and was created within
+    ORPHAN_TTL of the message's arrival."""
+    return Exists(
+        Conversation.objects.filter(
+            id=OuterRef("conversation_id"), created_at__lte=OuterRef("received_at") + orphan_ttl()
+        )
+    )
+
+
+def parked_message_park(*, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime) -> None:
+    """Store a NEW_MESSAGE as PARKED. Raises IntegrityError when the id is parked already (the caller classifies
+    it, see parked_message_redelivery)."""
+    PendingMessage.objects.create(id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at)
+    logger.info("message parked", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
+
+
+def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.UUID, content: str) -> None:
+    """A NEW_MESSAGE whose id is parked: fine when it is the same message still within ORPHAN_TTL (a redelivery;
+    the message keeps waiting or was attached). Raises message_id_conflict for other data, buffer_expired when
+    the TTL has passed, whether or not a sweep has marked it EXPIRED yet."""
+    if parked.conversation_id != conversation_id or parked.content != content:
+        raise ChatError(
+            "message_id_conflict",
+            f"Message id {parked.id} is already used in another conversation or with other content.",
+        )
+    expired = parked.state == PendingMessage.State.EXPIRED or (
+        parked.state == PendingMessage.State.PARKED
+        and PendingMessage.objects.filter(id=parked.id, received_at__lt=ClockTimestamp() - orphan_ttl()).exists()
+    )
+    if expired:
+        raise ChatError(
+            "buffer_expired",
+            f"Message {parked.id} waited more than {settings.ORPHAN_TTL_SECONDS:g} s for its conversation "
+            "and expired; it will not be processed.",
+        )
+
+
+def parked_messages_adopt(conversation: Conversation) -> list[Message]:
+    """Move the messages parked for a conversation just created into it (its creation decides the TTL)."""
+    with transaction.atomic():
+        parked = PendingMessage.objects.select_for_update().filter(
+            conversation_created_in_time(), conversation_id=conversation.id, state=PendingMessage.State.PARKED
+        )
+        return _attach(list(parked))
+
+
+def parked_messages_attach() -> int:
+    """Attach the parked messages whose conversation was created within ORPHAN_TTL of their arrival: the race
+    of a message parked while its conversation was being created (neither transaction saw the other). Each
+    keeps its own arrival time, so its group window counts from when it arrived. Returns how many."""
+    with transaction.atomic():
+        parked = PendingMessage.objects.filter(conversation_created_in_time(), state=PendingMessage.State.PARKED)
+        return len(_attach(list(parked.select_for_update(skip_locked=True))))
+
+
+def parked_messages_expire() -> int:
+    """Mark EXPIRED the parked messages whose conversation did not arrive within ORPHAN_TTL (plus the grace)."""
+    return (
+        PendingMessage.objects.filter(
+            state=PendingMessage.State.PARKED, received_at__lt=ClockTimestamp() - orphan_ttl() - EXPIRY_GRACE
+        )
+        .exclude(conversation_created_in_time())
+        .update(state=PendingMessage.State.EXPIRED, resolved_at=ClockTimestamp())
+    )
+
+
+def parked_messages_purge() -> int:
+    """Delete attached and expired parked messages older than PARKED_RETENTION_DAYS; returns the count."""
+    cutoff = ClockTimestamp() - timedelta(days=settings.PARKED_RETENTION_DAYS)
+    deleted, _ = (
+        PendingMessage.objects.exclude(state=PendingMessage.State.PARKED).filter(resolved_at__lt=cutoff).delete()
+    )
+    return deleted
+
+
+def _attach(rows: list[PendingMessage]) -> list[Message]:
+    """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
+
+    Runs inside the caller's transaction. Like a NEW_MESSAGE, it holds FOR SHARE on the conversations, so a
+    reply job running now either sees these messages or runs after them.
+    """
+    if not rows:
+        return []
+    queries.conversations_lock_for_share(list({row.conversation_id for row in rows}))
+    messages = Message.objects.bulk_create(
+        [
+            Message(
+                id=row.id,
+                conversation_id=row.conversation_id,
+                type=Message.Type.INBOUND,
+                content=row.content,
+                timestamp=row.timestamp,
+                received_at=row.received_at,
+                pending=True,
+            )
+            for row in rows
+        ],
+        ignore_conflicts=True,
+    )
+    PendingMessage.objects.filter(id__in=[row.id for row in rows]).update(
+        state=PendingMessage.State.ATTACHED, resolved_at=ClockTimestamp()
+    )
+    for row in rows:
+        logger.info(
+            "parked message attached", extra={"conversation_id": str(row.conversation_id), "message_id": str(row.id)}
+        )
+    return messages

@@ -1,0 +1,154 @@
+"""The raw SQL of the service, each statement where the ORM cannot say it: a row lock FOR SHARE, an INSERT ... ON
+CONFLICT ... RETURNING, an UPDATE ... RETURNING. Everything else goes through the ORM.
+
+The driver (psycopg 3 with server-side binding, see settings) prepares these statements by itself once a
+connection has run them a few times, as it does the ORM's.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from chat.models import Conversation, Message, PendingMessage
+
+OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
+
+
+def conversation_insert(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation | None:
+    """Insert an OPEN conversation unless the id exists (then None): the primary key picks the one winner of
+    concurrent duplicates. Both timestamps are the arrival time on the database clock. The row comes back with
+    `has_parked`: whether messages are parked for it, so the common case needs no second query."""
+    rows = Conversation.objects.raw(
+        """
+        INSERT INTO chat_conversation (id, status, opened_event_at, created_at, updated_at)
+        SELECT %s, %s, %s, arrival, arrival FROM clock_timestamp() AS arrival
+        ON CONFLICT (id) DO NOTHING
+        RETURNING *, EXISTS (
+            SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
+        ) AS has_parked
+        """,
+        [conversation_id, OPEN, event_at, PendingMessage.State.PARKED],
+    )
+    return next(iter(rows), None)
+
+
+def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation | None:
+    """Close the conversation if it is OPEN (else None). The UPDATE waits for every NEW_MESSAGE in flight (they
+    hold FOR SHARE): a message either commits before the close, and is listed by the next statement, or sees the
+    conversation CLOSED."""
+    rows = Conversation.objects.raw(
+        """
+        UPDATE chat_conversation
+        SET status = %s, closed_at = now(), updated_at = now(), closed_event_at = %s
+        WHERE id = %s AND status = %s
+        RETURNING *
+        """,
+        [CLOSED, event_at, conversation_id, OPEN],
+    )
+    return next(iter(rows), None)
+
+
+def message_insert_if_open(
+    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+) -> bool:
+    """Insert a pending INBOUND message if its conversation exists and is OPEN and the id is new in both tables;
+    True when it did. Holds FOR SHARE on the conversation until the transaction ends, so a reply job (FOR NO KEY
+    UPDATE) waits for the message and sees it, and a close waits for it too. One round trip, one commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH conversation AS (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR SHARE)
+            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+            SELECT %s, conversation.id, %s, %s, %s, clock_timestamp(), true
+            FROM conversation
+            WHERE NOT EXISTS (SELECT 1 FROM chat_pendingmessage p WHERE p.id = %s AND p.state <> %s)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """,
+            [
+                conversation_id,
+                OPEN,
+                message_id,
+                Message.Type.INBOUND,
+                content,
+                event_at,
+                message_id,
+                PendingMessage.State.ATTACHED,
+            ],
+        )
+        return cursor.fetchone() is not None
+
+
+def conversation_status_for_share(conversation_id: uuid.UUID) -> str | None:
+    """The conversation's status, locked FOR SHARE until the transaction ends (None when it does not exist):
+    the careful path of a NEW_MESSAGE holds the same lock as the fast one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM chat_conversation WHERE id = %s FOR SHARE", [conversation_id])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
+    """FOR SHARE on several conversations, as a NEW_MESSAGE holds on its own (attaching parked messages)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE", [conversation_ids])
+
+
+# A group is due when its newest pending arrival is `window` old, or will be within `lookahead`, or when its
+# conversation is CLOSED. The one definition of it, used by both steps of due_groups_lease.
+_GROUP_DUE = "(g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.status = %(closed)s)"
+
+
+def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelta) -> list[tuple[uuid.UUID, float]]:
+    """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
+    returns (conversation id, seconds until its window closes) for each. Runs inside the caller's transaction.
+
+    Two steps so each reads an index. The aggregate reads only the partial index of pending messages (its cost
+    follows the number of waiting messages, not the size of the table); each group's conversation is probed by
+    primary key (LATERAL ... LIMIT 1 keeps the planner from hashing the whole conversation table). Only the due
+    ones are then locked, skipping those a webhook or a job holds, and leased.
+    """
+    params = {"window": window, "lookahead": lookahead, "closed": CLOSED}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH g AS MATERIALIZED (
+                SELECT conversation_id, max(received_at) AS last_arrival
+                FROM chat_message WHERE pending GROUP BY conversation_id
+            )
+            SELECT g.conversation_id, g.last_arrival
+            FROM g CROSS JOIN LATERAL (
+                SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1
+            ) c
+            WHERE {_GROUP_DUE}
+            """,
+            params,
+        )
+        groups = cursor.fetchall()
+        if not groups:
+            return []
+        cursor.execute(
+            f"""
+            WITH due AS (
+                SELECT c.id,
+                       CASE WHEN c.status = %(closed)s THEN 0
+                            ELSE greatest(0, extract(epoch FROM g.last_arrival + %(window)s - clock_timestamp()))
+                       END AS due_in
+                FROM unnest(%(ids)s::uuid[], %(arrivals)s::timestamptz[]) AS g (conversation_id, last_arrival)
+                JOIN chat_conversation c ON c.id = g.conversation_id
+                WHERE {_GROUP_DUE} AND (c.reply_lease_until IS NULL OR c.reply_lease_until < clock_timestamp())
+                FOR NO KEY UPDATE OF c SKIP LOCKED
+            )
+            UPDATE chat_conversation c SET reply_lease_until = clock_timestamp() + %(lease)s
+            FROM due WHERE c.id = due.id
+            RETURNING c.id, due.due_in
+            """,
+            {
+                **params,
+                "lease": lease,
+                "ids": [conversation_id for conversation_id, _ in groups],
+                "arrivals": [last_arrival for _, last_arrival in groups],
+            },
+        )
+        return [(conversation_id, float(due_in)) for conversation_id, due_in in cursor.fetchall()]
