@@ -1,6 +1,11 @@
 """Webhook throughput benchmark: gunicorn started like production, wrk driving it from a separate process.
 
     python bench/webhook_bench.py [--duration 8] [--rounds 3] [--connections 32] [--web-concurrency 2]
+                                  [--log-level INFO] [--against GIT_REF]
+
+With --against, the same run also serves GIT_REF's code (exported from git, with a virtualenv of its own
+requirements) on a second port and database, and the rounds alternate between the two trees, so each tree's
+ratios to its own baseline are measured side by side at the same moments.
 
 Prints, per event type and for a baseline (a bare DRF view doing one INSERT): requests/s, p50 and p99
 latency and the count of non-2xx answers. The rows run in rounds (baseline, then each event, again and again)
@@ -12,6 +17,7 @@ minute, and interleaving puts each event next to a baseline measured at the same
 import argparse
 import os
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -25,7 +31,6 @@ from pathlib import Path
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "realmate_bench"
 PG = {"host": os.environ.get("PGHOST", "127.0.0.1"), "port": 5432, "user": "postgres"}
 
 
@@ -38,13 +43,13 @@ def sql(dbname: str, *statements: str) -> None:
     connection.close()
 
 
-def prepare_database() -> None:
-    sql("postgres", f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', f'CREATE DATABASE "{DB_NAME}"')
+def prepare_database(name: str) -> None:
+    sql("postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
 
 
-def seed(threads: int, close_per_thread: int, pool: int) -> None:
+def seed(database: str, threads: int, close_per_thread: int, pool: int) -> None:
     sql(
-        DB_NAME,
+        database,
         "CREATE TABLE IF NOT EXISTS bench_baseline (id bigserial PRIMARY KEY, body text NOT NULL)",
         # Conversations that NEW_MESSAGE posts to, and conversations that CLOSE_CONVERSATION closes one by one.
         f"""INSERT INTO chat_conversation (id, status, created_at, updated_at)
@@ -58,32 +63,64 @@ def seed(threads: int, close_per_thread: int, pool: int) -> None:
     )
 
 
-def start_web(port: int, web_concurrency: int, static_root: str) -> subprocess.Popen:
+class Tree:
+    """One version of the code, served by its own gunicorn on its own database."""
+
+    def __init__(self, label: str, root: Path, python: Path, port: int, database: str) -> None:
+        self.label, self.root, self.python, self.port, self.database = label, root, python, port, database
+        self.web: subprocess.Popen | None = None
+
+    @classmethod
+    def from_git(cls, ref: str, port: int) -> "Tree":
+        """GIT_REF's files (git archive) and a virtualenv with its pinned requirements, in a temporary folder."""
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        root = Path(tempfile.mkdtemp(prefix=f"bench-{commit}-"))
+        archive = subprocess.run(["git", "archive", commit], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+        subprocess.run([sys.executable, "-m", "venv", str(root / ".venv")], check=True)
+        pip = [str(root / ".venv" / "bin" / "pip"), "install", "--quiet", "-r", str(root / "requirements.txt")]
+        subprocess.run(pip, check=True, capture_output=True)
+        return cls(commit, root, root / ".venv" / "bin" / "python", port, f"realmate_bench_{commit}")
+
+    def start(self, web_concurrency: int, log_level: str) -> None:
+        prepare_database(self.database)
+        workdir = tempfile.mkdtemp(prefix="bench-")
+        self.web = start_web(self, web_concurrency, workdir, log_level)
+
+    def stop(self) -> None:
+        if self.web is not None:
+            os.killpg(self.web.pid, signal.SIGTERM)
+            self.web.wait(20)
+
+
+def start_web(tree: Tree, web_concurrency: int, static_root: str, log_level: str) -> subprocess.Popen:
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": f"{tree.python.parent}:{os.environ['PATH']}",
         "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
-        "SECRET_KEY": "bench-only-secret-key-not-for-production",
+        "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": f"postgres://postgres@{PG['host']}:5432/{DB_NAME}",
+        "DATABASE_URL": f"postgres://postgres@{PG['host']}:5432/{tree.database}",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/14",
         "STATIC_ROOT": static_root,
-        "BIND": f"127.0.0.1:{port}",
+        "BIND": f"127.0.0.1:{tree.port}",
         "WEB_CONCURRENCY": str(web_concurrency),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": log_level,
     }
     process = subprocess.Popen(
-        [str(ROOT / "bin" / "entrypoint.sh"), "web"],
-        cwd=ROOT,
+        [str(tree.root / "bin" / "entrypoint.sh"), "web"],
+        cwd=tree.root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(Path(static_root) / "web.log", "w"),
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/conversations/", timeout=1)
+            urllib.request.urlopen(f"http://127.0.0.1:{tree.port}/conversations/", timeout=1)
             return process
         except OSError:
             time.sleep(0.3)
@@ -158,38 +195,49 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--web-concurrency", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the servers (INFO: the shipped default)")
+    parser.add_argument("--against", metavar="GIT_REF", help="also serve this commit's code, rounds alternating")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-
     if args.duration > 10:
         raise SystemExit("--duration is at most 10: each round has 10,000 conversations per wrk thread to close")
+
     close_per_round = 10000
     close_per_thread = close_per_round * args.rounds
     pool = 1000
-    prepare_database()
-    workdir = tempfile.mkdtemp(prefix="bench-")
-    web = start_web(args.port, args.web_concurrency, workdir)
+    trees = [Tree("this checkout", ROOT, Path(sys.executable), args.port, "realmate_bench")]
+    if args.against:
+        trees.append(Tree.from_git(args.against, args.port + 1))
+    results = {tree.label: {label: [] for label, _, _ in ROWS} for tree in trees}
     try:
-        seed(args.threads, close_per_thread, pool)
+        for tree in trees:
+            tree.start(args.web_concurrency, args.log_level)
+            seed(tree.database, args.threads, close_per_thread, pool)
         env = {"MESSAGE_POOL": str(pool), "CLOSE_PER_THREAD": str(close_per_thread)}
-        base = f"http://127.0.0.1:{args.port}"
-        run_wrk(f"{base}/webhook/", "NEW_CONVERSATION", 3, args.connections, args.threads, env)  # warm-up
-        results = {label: [] for label, _, _ in ROWS}
+        for tree in trees:  # warm-up
+            url = f"http://127.0.0.1:{tree.port}/webhook/"
+            run_wrk(url, "NEW_CONVERSATION", 3, args.connections, args.threads, env)
         for round_number in range(args.rounds):
             env["CLOSE_OFFSET"] = str(round_number * close_per_round)
-            for label, path, event in ROWS:
-                web_before, database_before = server_cpu_seconds(web.pid)
-                result = run_wrk(base + path, event, args.duration, args.connections, args.threads, env)
-                web_after, database_after = server_cpu_seconds(web.pid)
-                result["web_ms"] = (web_after - web_before) * 1000 / result["requests"]
-                result["db_ms"] = (database_after - database_before) * 1000 / result["requests"]
-                results[label].append(result)
+            # Alternate which tree goes first, so neither always meets the machine in the same phase.
+            for tree in trees if round_number % 2 == 0 else trees[::-1]:
+                for label, path, event in ROWS:
+                    web_before, database_before = server_cpu_seconds(tree.web.pid)
+                    url = f"http://127.0.0.1:{tree.port}{path}"
+                    result = run_wrk(url, event, args.duration, args.connections, args.threads, env)
+                    web_after, database_after = server_cpu_seconds(tree.web.pid)
+                    result["web_ms"] = (web_after - web_before) * 1000 / result["requests"]
+                    result["db_ms"] = (database_after - database_before) * 1000 / result["requests"]
+                    results[tree.label][label].append(result)
     finally:
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(20)
-    print_table(results, args)
+        for tree in trees:
+            tree.stop()
+    for tree in trees:
+        print_table(tree.label, results[tree.label], args)
+    if len(trees) == 2:
+        print_comparison(results, trees)
 
 
 ROWS = [
@@ -200,16 +248,21 @@ ROWS = [
 ]
 
 
-def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
+def ratios(rounds: dict[str, list[dict]], label: str) -> list[float]:
+    """Each round's requests/s of `label` over the same round's baseline."""
+    baselines = [r["rps"] for r in rounds[ROWS[0][0]]]
+    return [r["rps"] / b for r, b in zip(rounds[label], baselines, strict=True)]
+
+
+def print_table(tree: str, results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     """Medians over the rounds; `vs baseline` is the median of each round's ratio to that round's baseline.
 
     CPU ms/req is the CPU gunicorn (web) and PostgreSQL (db) spent per request; wrk's is not counted.
     """
-    baselines = [r["rps"] for r in results[ROWS[0][0]]]
     print(
-        f"\nwebhook benchmark: {args.connections} connections, {args.rounds} rounds of {args.duration} s per row, "
+        f"\n{tree}: {args.connections} connections, {args.rounds} rounds of {args.duration} s per row, "
         f"gunicorn {args.web_concurrency} {os.environ.get('GUNICORN_WORKER_CLASS', 'sync')} workers, "
-        f"wrk on the same {os.cpu_count()}-core machine\n"
+        f"LOG_LEVEL={args.log_level}, wrk on the same {os.cpu_count()}-core machine\n"
     )
     print(
         f"| {'endpoint':38} | {'req/s':>7} | {'range':>11} | {'vs baseline':>11} | {'p50 ms':>7} | {'p99 ms':>7} "
@@ -218,7 +271,7 @@ def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> Non
     print(f"|{'-' * 40}|{'-' * 9}|{'-' * 13}|{'-' * 13}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 24}|")
     for label, rounds in results.items():
         rps = [r["rps"] for r in rounds]
-        ratio = statistics.median(r / b for r, b in zip(rps, baselines, strict=True))
+        ratio = statistics.median(ratios(results, label))
         errors = "; ".join(r["socket_errors"] for r in rounds if r["socket_errors"])
         p50 = statistics.median(r["p50"] for r in rounds)
         p99 = statistics.median(r["p99"] for r in rounds)
@@ -230,6 +283,16 @@ def print_table(results: dict[str, list[dict]], args: argparse.Namespace) -> Non
             f"| {sum(r['non_2xx'] for r in rounds):7d} | {web_ms:8.2f} + {db_ms:4.2f} = {web_ms + db_ms:4.2f} |"
             + (f" socket errors: {errors}" if errors else "")
         )
+
+
+def print_comparison(results: dict[str, dict[str, list[dict]]], trees: list[Tree]) -> None:
+    """Each event's ratio to its own tree's baseline, this checkout against the other tree, in points."""
+    new, old = trees[0].label, trees[1].label
+    print(f"\n| event | {new} vs baseline | {old} vs baseline | change, points |")
+    print("|---|---:|---:|---:|")
+    for label, _, _ in ROWS[1:]:
+        ours, theirs = statistics.median(ratios(results[new], label)), statistics.median(ratios(results[old], label))
+        print(f"| {label} | {ours:.0%} | {theirs:.0%} | {100 * (ours - theirs):+.0f} |")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from chat import selectors, services
 from chat.errors import ChatError
-from chat.models import Conversation
 from chat.schema import NOT_FOUND, WEBHOOK_SCHEMA
+from chat.selectors import ConversationDetail
 from chat.serializers import (
     CloseConversationDataSerializer,
     ConversationDetailSerializer,
@@ -32,7 +32,7 @@ from chat.services import MessageReceipt
 from chat.webhook import webhook_body_read
 
 # One entry per event type: the serializer of its `data`, the service it calls, and its success status.
-WebhookService = Callable[..., "Conversation | MessageReceipt"]
+WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
 WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], WebhookService, HTTPStatus]] = {
     "NEW_CONVERSATION": (NewConversationDataSerializer, services.conversation_create, HTTPStatus.CREATED),
     "NEW_MESSAGE": (NewMessageDataSerializer, services.message_receive, HTTPStatus.ACCEPTED),
@@ -81,10 +81,10 @@ class ConversationDetailApi(APIView):
             parsed_id = uuid.UUID(conversation_id)
         except ValueError as exc:
             raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
-        conversation = selectors.conversation_get(conversation_id=parsed_id)
-        if conversation is None:
+        detail = selectors.conversation_get(conversation_id=parsed_id)
+        if detail is None:
             raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
-        return Response(ConversationDetailSerializer(conversation).data)
+        return Response(ConversationDetailSerializer(detail).data)
 
 
 class ServiceConfigApi(APIView):

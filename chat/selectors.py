@@ -1,15 +1,32 @@
 """Reads of the chat app."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 
-from chat.models import Conversation
+from chat import queries
+from chat.models import Conversation, Message
 
 
-def conversation_get(*, conversation_id: uuid.UUID) -> Conversation | None:
-    """One conversation with its messages (timestamp, then arrival order: Message.Meta.ordering); two queries."""
-    return Conversation.objects.prefetch_related("messages").filter(id=conversation_id).first()
+@dataclass(frozen=True)
+class ConversationDetail:
+    """A conversation and its messages in conversation order (timestamp, then arrival): what the detail
+    endpoint and the webhook's NEW_CONVERSATION and CLOSE_CONVERSATION answers show."""
+
+    conversation: Conversation
+    messages: list[Message]
+
+
+def conversation_detail(conversation: Conversation) -> ConversationDetail:
+    """The detail of a conversation already loaded: one query, its messages."""
+    return ConversationDetail(conversation, queries.conversation_messages(conversation.id))
+
+
+def conversation_get(*, conversation_id: uuid.UUID) -> ConversationDetail | None:
+    """One conversation with its messages; two queries."""
+    conversation = Conversation.objects.filter(id=conversation_id).first()
+    return None if conversation is None else conversation_detail(conversation)
 
 
 def conversation_list(*, status: str | None = None, id_prefix: str | None = None) -> QuerySet[Conversation]:

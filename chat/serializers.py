@@ -52,8 +52,17 @@ class ConversationSerializer(serializers.Serializer):
     closed_at = UTCDateTimeField(allow_null=True)
 
 
-class ConversationDetailSerializer(ConversationSerializer):
-    messages = MessageSerializer(many=True, source="messages.all", help_text="Ordered by timestamp, then arrival.")
+class ConversationDetailSerializer(serializers.Serializer):
+    """A ConversationDetail (chat.selectors): the conversation's fields, then its messages."""
+
+    id = serializers.UUIDField(source="conversation.id")
+    status = serializers.ChoiceField(source="conversation.status", choices=Conversation.Status.choices)
+    created_at = UTCDateTimeField(source="conversation.created_at")
+    updated_at = UTCDateTimeField(
+        source="conversation.updated_at", help_text="Last change: created, closed, or a reply written."
+    )
+    closed_at = UTCDateTimeField(source="conversation.closed_at", allow_null=True)
+    messages = MessageSerializer(many=True, help_text="Ordered by timestamp, then arrival.")
 
 
 class ConversationListItemSerializer(ConversationSerializer):

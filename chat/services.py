@@ -19,8 +19,9 @@ from django.db import IntegrityError, transaction
 
 from chat import queries
 from chat.errors import ChatError
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, PendingMessage, message_order_key
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
+from chat.selectors import ConversationDetail, conversation_detail
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ class MessageReceipt:
     outcome: str
 
 
-def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation:
-    """Create an OPEN conversation and attach the messages parked for it within ORPHAN_TTL.
+def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> ConversationDetail:
+    """Create an OPEN conversation and attach the messages parked for it within ORPHAN_TTL; returns it with
+    those messages, its only ones.
 
     Raises ChatError(conversation_exists) when the id is taken, also under concurrent duplicates:
     the primary key decides, so exactly one of N parallel requests succeeds.
@@ -51,16 +53,16 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     conversation = queries.conversation_insert(conversation_id=conversation_id, event_at=event_at)
     if conversation is None:
         raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.")
-    if conversation.has_parked:
-        # The attach rule compares arrival with created_at, so adopting after the commit is exact; a crash here
-        # leaves the messages PARKED and the next sweep attaches them.
-        parked_messages_adopt(conversation)
+    # The attach rule compares arrival with created_at, so adopting after the commit is exact; a crash here
+    # leaves the messages PARKED and the next sweep attaches them.
+    adopted = parked_messages_adopt(conversation) if conversation.has_parked else []
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
-    return conversation
+    return ConversationDetail(conversation, sorted(adopted, key=message_order_key))
 
 
-def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation:
-    """Close an OPEN conversation. Its pending group is answered at the next sweep, not dropped.
+def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> ConversationDetail:
+    """Close an OPEN conversation; returns it with its messages. Its pending group is answered at the next
+    sweep, not dropped.
 
     Raises ChatError when the conversation does not exist or is already CLOSED.
     """
@@ -70,7 +72,8 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
             raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
         raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
-    return conversation
+    # A statement of its own, after the close: it sees every message that committed before the close did.
+    return conversation_detail(conversation)
 
 
 def message_receive(

