@@ -85,7 +85,15 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    from scheduler.services import DUE_GROUPS_SQL, due_groups_params, sweep_run
+    from chat.models import Conversation
+    from chat.queries import DUE_GROUPS_SQL
+    from scheduler.services import dispatch_lookahead, group_window, sweep_run
+
+    due_groups_params = {
+        "window": group_window(),
+        "lookahead": dispatch_lookahead(),
+        "closed": Conversation.Status.CLOSED,
+    }
 
     rows, plans = [], {}
     for size in args.sizes:
@@ -109,9 +117,7 @@ def main() -> None:
         leased_ms = (time.perf_counter() - started) * 1000
         with connection.cursor() as cursor:
             cursor.execute("UPDATE chat_message SET received_at = clock_timestamp() WHERE pending")
-            cursor.execute(
-                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + DUE_GROUPS_SQL, due_groups_params()
-            )
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + DUE_GROUPS_SQL, due_groups_params)
             plans[size] = [line for (line,) in cursor.fetchall()]
             cursor.execute("SELECT pg_size_pretty(pg_relation_size('message_pending_idx'))")
             index_size = cursor.fetchone()[0]

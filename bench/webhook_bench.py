@@ -161,11 +161,14 @@ def server_cpu_seconds(web_pgid: int) -> tuple[float, float]:
             continue
         command = text[text.index("(") + 1 : text.rindex(")")]
         fields = text[text.rindex(")") + 2 :].split()
-        # After the command: state, ppid, pgrp, ...; utime and stime are fields 14 and 15 of the whole line.
+        # After the command: state, ppid, pgrp, ...; utime and stime are fields 14 and 15 of the whole line,
+        # cutime and cstime (children that ended and were reaped) 16 and 17.
         if int(fields[2]) == web_pgid:
             web += int(fields[11]) + int(fields[12])
         elif command == "postgres":
             database += int(fields[11]) + int(fields[12])
+            # The postmaster also counts its backends that ended: a connection closed mid-run keeps its CPU.
+            database += int(fields[13]) + int(fields[14])
     return web / os.sysconf("SC_CLK_TCK"), database / os.sysconf("SC_CLK_TCK")
 
 

@@ -113,6 +113,19 @@ def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
 _GROUP_DUE = "(g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.status = %(closed)s)"
 
 
+# The first step of due_groups_lease: the pending groups (conversation, newest arrival) that are due. Named so
+# bench/sweep_bench.py can print its plan.
+DUE_GROUPS_SQL = f"""
+WITH g AS MATERIALIZED (
+    SELECT conversation_id, max(received_at) AS last_arrival
+    FROM chat_message WHERE pending GROUP BY conversation_id
+)
+SELECT g.conversation_id, g.last_arrival
+FROM g CROSS JOIN LATERAL (SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1) c
+WHERE {_GROUP_DUE}
+"""
+
+
 def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelta) -> list[tuple[uuid.UUID, float]]:
     """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
     returns (conversation id, seconds until its window closes) for each. Runs inside the caller's transaction.
@@ -124,20 +137,7 @@ def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelt
     """
     params = {"window": window, "lookahead": lookahead, "closed": CLOSED}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            WITH g AS MATERIALIZED (
-                SELECT conversation_id, max(received_at) AS last_arrival
-                FROM chat_message WHERE pending GROUP BY conversation_id
-            )
-            SELECT g.conversation_id, g.last_arrival
-            FROM g CROSS JOIN LATERAL (
-                SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1
-            ) c
-            WHERE {_GROUP_DUE}
-            """,
-            params,
-        )
+        cursor.execute(DUE_GROUPS_SQL, params)
         groups = cursor.fetchall()
         if not groups:
             return []

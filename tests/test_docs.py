@@ -25,9 +25,23 @@ def test_mermaid_diagrams_parse():
     assert result.stdout.count("ok - ") >= 5  # components, two sequences, two state machines
 
 
-def test_architecture_lists_every_error_code():
-    text = (ROOT / "docs" / "architecture.md").read_text()
+def test_contract_lists_every_error_code():
+    text = (ROOT / "docs" / "contract.md").read_text()
     assert [code for code in ERROR_CODES if f"`{code}`" not in text] == []
+
+
+def test_docs_stand_alone():
+    """No link out of the repository, no word of who reviews it."""
+    for path in [
+        ROOT / "README.md",
+        ROOT / "INSTRUCTIONS.md",
+        *(ROOT / "docs").glob("*.md"),
+        ROOT / "bench" / "README.md",
+    ]:
+        text = path.read_text()
+        assert "../shared" not in text, path
+        assert "SPEC" not in text, path
+        assert "grader" not in text.lower(), path
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_one():

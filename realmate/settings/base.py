@@ -123,7 +123,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Timing rules (SPEC section 3). Windows are measured on arrival time with the database clock.
+# --- Timing rules (docs/contract.md). Windows are measured on arrival time with the database clock.
 GROUP_WINDOW_SECONDS = env.float("GROUP_WINDOW_SECONDS", default=5.0)
 ORPHAN_TTL_SECONDS = env.float("ORPHAN_TTL_SECONDS", default=6.0)
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)

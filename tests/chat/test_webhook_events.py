@@ -1,4 +1,4 @@
-"""Every success row and every business-rule 400 of SPEC section 2, through the full Django stack."""
+"""Every success row and every business-rule 400 of the contract (docs/contract.md), through the full Django stack."""
 
 import threading
 import time

@@ -9,7 +9,7 @@ import requests
 
 from tests.e2e.stack import Stack
 
-EXAMPLE_TIMESTAMP = "2025-06-04T14:20:00Z"  # the examples' timestamps, replayed as graders do
+EXAMPLE_TIMESTAMP = "2025-06-04T14:20:00Z"  # the documented examples' timestamps, replayed as senders do
 REPLY_HEADER = "Mensagens recebidas:\n"
 
 
