@@ -14,7 +14,8 @@ from rest_framework.response import Response
 
 # Every `code` an error body can carry, with what it means. The OpenAPI schema and docs list them from here.
 ERROR_CODES: dict[str, str] = {
-    "invalid_json": "400: the body is not valid UTF-8 JSON.",
+    "invalid_json": "400: the body is not valid UTF-8 JSON (or nests deeper than the parser goes).",
+    "bad_request": "400: the request could not be understood (a Host not in ALLOWED_HOSTS, for one).",
     "invalid_payload": "400: the JSON does not have the event's shape; `errors` names each field.",
     "unknown_event_type": "400: `type` is not NEW_CONVERSATION, NEW_MESSAGE or CLOSE_CONVERSATION.",
     "conversation_exists": "400: NEW_CONVERSATION with an id that already exists.",

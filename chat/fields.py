@@ -1,6 +1,7 @@
 """Serializer fields that accept exactly JSON's types: DRF's own ones coerce numbers into strings and UUIDs.
 The contract says input is strict and the API speaks UTC; these fields are where that is enforced."""
 
+import re
 from datetime import UTC, datetime
 
 from rest_framework import serializers
@@ -38,12 +39,18 @@ class UTCDateTimeField(serializers.DateTimeField):
         super().__init__(**kwargs)
 
 
+# RFC 3339's date-time (ISO 8601's extended format with a time), the offset optional (naive means UTC). Python's
+# parser alone would also take a date alone, week dates, the basic format and a trailing newline.
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})?")
+
+
 class StrictDateTimeField(UTCDateTimeField):
-    """An ISO-8601 string; naive values are UTC, and every value must fit PostgreSQL and Python in UTC."""
+    """An RFC 3339 date-time string (`2025-06-04T14:20:00Z`, `2025-06-04T14:20:00.123-03:00`); naive values are
+    UTC, and every value must fit PostgreSQL and Python in UTC."""
 
     def to_internal_value(self, value):
-        if not isinstance(value, str):
-            self.fail("invalid", format="ISO-8601")
+        if not isinstance(value, str) or not RFC3339.fullmatch(value):
+            self.fail("invalid", format="RFC 3339, e.g. 2025-06-04T14:20:00Z")
         return super().to_internal_value(value)
 
     def enforce_timezone(self, value: datetime) -> datetime:

@@ -36,6 +36,9 @@ def webhook_body_read(request: Request) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ChatError("invalid_json", "The body is not valid UTF-8 JSON.") from exc
+    except RecursionError as exc:
+        # A body of a few kilobytes can nest arrays deeper than the parser's recursion limit.
+        raise ChatError("invalid_json", "The body's JSON is nested too deeply.") from exc
 
 
 def signature_verify(body: bytes, header: str, secret: str) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_safe
 
 UI_INDEX = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
 
@@ -14,6 +15,14 @@ def _index_html() -> str | None:
     return UI_INDEX.read_text() if UI_INDEX.exists() else None
 
 
+# The UI's page loads its own script and style only, and calls the API on the same origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+@require_safe
 def ui_index(request: HttpRequest) -> HttpResponse:
     html = _index_html()
     if html is None:
@@ -22,4 +31,6 @@ def ui_index(request: HttpRequest) -> HttpResponse:
             "<code>scripts/build_frontend.sh</code> (make run does it).</p>",
             status=503,
         )
-    return HttpResponse(html)
+    response = HttpResponse(html)
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response

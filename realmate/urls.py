@@ -11,6 +11,14 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     re_path(r"^healthz/?$", HealthApi.as_view(), name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # GET and HEAD only: the page renders with HTML templates, which have nothing to say to an OPTIONS request.
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]), name="docs"
+    ),
     path("", ui_index, name="ui"),
 ]
+
+handler400 = "realmate.error_views.bad_request"
+handler403 = "realmate.error_views.permission_denied"
+handler404 = "realmate.error_views.not_found"
+handler500 = "realmate.error_views.server_error"

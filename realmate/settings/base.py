@@ -44,6 +44,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "realmate.urls"
+CSRF_FAILURE_VIEW = "realmate.error_views.csrf_failure"
 WSGI_APPLICATION = "realmate.wsgi.application"
 
 TEMPLATES = [

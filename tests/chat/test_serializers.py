@@ -100,3 +100,26 @@ def test_naive_timestamp_is_read_as_utc():
 
     assert serializer.is_valid()
     assert serializer.validated_data["timestamp"] == EXAMPLE_TIME
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2025-06-04", "2025-W23-3T14:20:00", "20250604T142000Z", "2025-06-04T14:20:00Z\n", "2025-06-04T14:20Z", "now"],
+    ids=["date-only", "iso-week", "basic-format", "trailing-newline", "no-seconds", "word"],
+)
+def test_timestamps_other_than_rfc3339_are_refused(timestamp):
+    serializer = WebhookEnvelopeSerializer(data={"type": "X", "timestamp": timestamp, "data": {}})
+
+    assert not serializer.is_valid()
+    assert set(serializer.errors) == {"timestamp"}
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    ["2025-06-04T14:20:00Z", "2025-06-04T11:20:00-03:00", "2025-06-04T14:20:00.000000+00:00", "2025-06-04 14:20:00"],
+)
+def test_rfc3339_timestamps_are_accepted(timestamp):
+    serializer = WebhookEnvelopeSerializer(data={"type": "X", "timestamp": timestamp, "data": {}})
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data["timestamp"] == EXAMPLE_TIME

@@ -173,3 +173,11 @@ def test_json_body_is_read_whatever_the_content_type(api, content_type):
     body = json.dumps(event("NEW_CONVERSATION", {"id": str(uuid.uuid4())}))
     response = api.generic("POST", "/webhook/", body, content_type=content_type)
     assert response.status_code == HTTPStatus.CREATED
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":'], ids=["arrays", "objects"])
+def test_json_nested_deeper_than_the_parser_goes_is_invalid_json_not_a_500(webhook, opening):
+    closing = "]" if opening == "[" else "}"
+    body = opening * 100_000 + "1" + closing * 100_000
+
+    assert_error(webhook.post(body), "invalid_json")
