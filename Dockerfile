@@ -1,4 +1,5 @@
-# One image for web, worker and beat; the role is the argument of bin/entrypoint.sh (see docker-compose.yml).
+# Two images: `app` for web, worker and beat (the role is the argument of bin/entrypoint.sh), and `proxy`, the
+# nginx in front of web with the static files of `app`. docker-compose.yml builds each with its target.
 
 # The web UI, built with the pinned npm packages; only its static output goes into the final image.
 FROM node:20-slim AS frontend
@@ -49,3 +50,9 @@ USER app
 EXPOSE 8000
 ENTRYPOINT ["bin/entrypoint.sh"]
 CMD ["web"]
+
+# The reverse proxy: nginx with its configuration and the static files collected above.
+FROM nginx:1.27-alpine AS proxy
+COPY deploy/nginx.conf /etc/nginx/conf.d/default.conf
+COPY --from=app /app/staticfiles /usr/share/nginx/static
+EXPOSE 8000

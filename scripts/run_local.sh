@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-realmate.settings.local}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/realmate}"
 export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
+# No proxy in front here: threaded workers, so one slow client holds a thread, not a whole worker.
+export GUNICORN_WORKER_CLASS="${GUNICORN_WORKER_CLASS:-gthread}"
+export GUNICORN_THREADS="${GUNICORN_THREADS:-8}"
 if [ -f .env ]; then
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in '' | '#'*) continue ;; esac

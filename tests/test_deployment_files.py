@@ -40,11 +40,11 @@ def compose_variables(service: dict) -> set[str]:
     return {entry.split("=", 1)[0] for entry in service["environment"]}
 
 
-def test_compose_has_the_five_services(compose):
-    assert set(compose["services"]) == {"web", "worker", "beat", "db", "redis"}
+def test_compose_has_the_six_services(compose):
+    assert set(compose["services"]) == {"proxy", "web", "worker", "beat", "db", "redis"}
 
 
-@pytest.mark.parametrize("service", ["db", "redis", *ROLES])
+@pytest.mark.parametrize("service", ["proxy", "db", "redis", *ROLES])
 def test_every_service_has_a_health_check(compose, service):
     healthcheck = compose["services"][service]["healthcheck"]
     assert healthcheck["test"]
@@ -54,8 +54,9 @@ def test_every_service_has_a_health_check(compose, service):
 @pytest.mark.parametrize("role", ROLES)
 def test_app_services_run_their_role_and_its_healthcheck(compose, role):
     service = compose["services"][role]
-    assert service["build"] == "."
+    assert service["build"] == {"context": ".", "target": "app"}
     assert service["command"] == [role]
+    assert "ports" not in service  # only the proxy is published
     assert service["healthcheck"]["test"] == ["CMD", "bin/healthcheck", role]
     assert service["depends_on"] == {
         "db": {"condition": "service_healthy"},
@@ -78,6 +79,7 @@ def test_only_the_urls_have_compose_defaults_and_dotenv_overrides_them(compose):
     assert with_values == [
         "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@db:5432/realmate}",
         "CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://redis:6379/0}",
+        "BEHIND_PROXY=true",
     ]
 
 
@@ -88,8 +90,25 @@ def test_compose_file_has_no_syntax_newer_than_compose_v2_0(compose):
     assert "name" not in compose  # the top-level project name
 
 
-def test_web_publishes_a_configurable_port(compose):
-    assert compose["services"]["web"]["ports"] == ["${HTTP_PORT:-8000}:8000"]
+def test_only_the_proxy_publishes_a_port_and_it_is_configurable(compose):
+    published = {name for name, service in compose["services"].items() if "ports" in service}
+    assert published == {"proxy"}
+    assert compose["services"]["proxy"]["ports"] == ["${HTTP_PORT:-8000}:8000"]
+    assert compose["services"]["proxy"]["build"] == {"context": ".", "target": "proxy"}
+
+
+def test_the_proxy_buffers_bounds_and_owns_the_forwarded_headers():
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for directive in (
+        "proxy_request_buffering on;",
+        "client_body_timeout 10s;",
+        "client_header_timeout 10s;",
+        "client_max_body_size 1m;",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+        "alias /usr/share/nginx/static/;",
+    ):
+        assert directive in conf
 
 
 def test_data_and_the_generated_key_live_in_named_volumes(compose):
@@ -106,7 +125,7 @@ def test_dockerfile_is_slim_non_root_and_uses_the_entrypoint(dockerfile):
 
 
 def test_dockerfile_copies_only_what_runs_read_only_and_makes_no_chown_layer(dockerfile):
-    app_stage = dockerfile[dockerfile.index("AS app") :]
+    app_stage = dockerfile[dockerfile.index("AS app") : dockerfile.index("AS proxy")]
     copied = re.findall(r"^COPY --chown=root:root (?:--from=\w+ )?(.+) \S+$", app_stage, re.MULTILINE)
     assert copied == ["manage.py gunicorn.conf.py", "bin", "realmate", "chat", "scheduler", "/frontend/dist"]
     assert "chown -R" not in dockerfile

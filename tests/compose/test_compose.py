@@ -5,6 +5,7 @@ machine has no Docker engine (CI installs one first: .ci/run)."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -20,7 +21,8 @@ from tests.e2e.stack import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.compose
 
-SERVICES = {"db", "redis", "web", "worker", "beat"}
+SERVICES = {"proxy", "db", "redis", "web", "worker", "beat"}
+WEB_CONCURRENCY = 2  # gunicorn's workers in the web container (bin/entrypoint.sh's default)
 SHELL_VARIABLES = {"PATH", "HOME", "USER", "LANG", "TMPDIR"}
 # The defaults of env.example: replies come 5 s after the last message of a burst.
 REPLY_TIMEOUT = 30
@@ -126,6 +128,15 @@ class Compose:
         return wait_until(lambda: self.replies(conversation_id), timeout, 0.5, f"a reply in {conversation_id}")
 
 
+def slow_client(port: int) -> socket.socket:
+    """A webhook request whose headers promise a body it sends one byte at a time."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(
+        b"POST /webhook/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    return sock
+
+
 def checkout_copy(destination: Path) -> Path:
     """The files of the checkout as a clone would have them (tracked, plus new files not ignored)."""
     listed = subprocess.run(
@@ -180,6 +191,20 @@ def test_readme_command_runs_the_service_through_restarts_an_outage_and_down_up(
     assert compose.wait_reply(first) == [reply_text(first_ids)]
     for path in ("/healthz", "/", "/admin/login/", "/api/docs/"):
         assert compose.http.get(f"{compose.base_url}{path}", timeout=10).status_code == HTTPStatus.OK, path
+
+    # More slow clients than gunicorn has workers, each sending its body a byte at a time: the proxy holds them.
+    slow = [slow_client(compose.port) for _ in range(WEB_CONCURRENCY + 1)]
+    try:
+        for _ in range(3):
+            started = time.monotonic()
+            assert compose.http.get(f"{compose.base_url}/healthz", timeout=5).status_code == HTTPStatus.OK
+            assert time.monotonic() - started < 2
+            for sock in slow:
+                sock.sendall(b"x")
+            time.sleep(1)
+    finally:
+        for sock in slow:
+            sock.close()
 
     compose.run("restart", "worker")
     after_restart, after_restart_ids, _ = compose.burst()
