@@ -10,7 +10,11 @@ SHORT_WINDOWS = {
 
 
 def running_stack(name: str, **kwargs):
-    stack = Stack(name, **kwargs)
+    yield from started(Stack(name, **kwargs))
+
+
+def started(stack: Stack):
+    """Start the stack for a fixture, print its logs if starting failed, and stop it whatever happens."""
     try:
         yield stack.start()
     except Exception:

@@ -197,7 +197,8 @@ class Stack:
 
     # --- HTTP
     def post(self, payload: dict, **kwargs) -> requests.Response:
-        return self.http.post(f"{self.base_url}/webhook/", json=payload, timeout=10, **kwargs)
+        kwargs.setdefault("timeout", 10)
+        return self.http.post(f"{self.base_url}/webhook/", json=payload, **kwargs)
 
     def conversation(self, conversation_id, session: requests.Session | None = None) -> dict:
         response = (session or self.http).get(f"{self.base_url}/conversations/{conversation_id}/", timeout=10)
