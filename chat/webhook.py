@@ -25,7 +25,7 @@ def webhook_body_read(request: Request) -> Any:
     if declared > limit:
         raise _too_large(limit)
     try:
-        body = request.body
+        body = _chunked_body(request, limit) if _is_chunked(request) else request.body
     except RequestDataTooBig as exc:
         raise _too_large(limit) from exc
     if len(body) > limit:
@@ -39,6 +39,22 @@ def webhook_body_read(request: Request) -> Any:
     except RecursionError as exc:
         # A body of a few kilobytes can nest arrays deeper than the parser's recursion limit.
         raise ChatError("invalid_json", "The body's JSON is nested too deeply.") from exc
+
+
+def _is_chunked(request: Request) -> bool:
+    """A body sent with Transfer-Encoding: chunked has no Content-Length; Django then reads it as empty. gunicorn
+    decodes the chunks and marks the stream as ending by itself (wsgi.input_terminated)."""
+    meta = request.META
+    return not meta.get("CONTENT_LENGTH") and bool(meta.get("wsgi.input_terminated")) and "chunked" in (
+        meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    )
+
+
+def _chunked_body(request: Request, limit: int) -> bytes:
+    body = request.META["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestDataTooBig
+    return body
 
 
 def signature_verify(body: bytes, header: str, secret: str) -> None:

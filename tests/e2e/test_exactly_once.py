@@ -1,5 +1,6 @@
 """Exactly-once under stress: parallel duplicates over HTTP, 3 workers and 2 beats over 200 conversations."""
 
+import json
 import random
 import time
 import uuid
@@ -137,3 +138,24 @@ def test_200_conversations_with_3_workers_and_2_beats_get_each_reply_exactly_onc
             assert reply["content"] == reply_text([m["id"] for m in ordered])
         total_replies += len(replies)
     assert total_replies >= len(conversations)
+
+
+def test_a_chunked_request_body_is_read_whole_and_an_oversized_one_refused(stack):
+    """gunicorn directly (no proxy): a sender that streams its body (Transfer-Encoding: chunked) is understood."""
+    conversation_id = uuid.uuid4()
+    body = json.dumps(
+        {"type": "NEW_CONVERSATION", "timestamp": "2025-06-04T14:20:00Z", "data": {"id": str(conversation_id)}}
+    )
+
+    def chunks(text: str, size: int = 7):
+        for start in range(0, len(text), size):
+            yield text[start : start + size].encode()
+
+    created = stack.http.post(f"{stack.base_url}/webhook/", data=chunks(body), timeout=10)
+    too_large = stack.http.post(f"{stack.base_url}/webhook/", data=chunks(" " * (1024 * 1024 + 1), 65536), timeout=30)
+
+    assert created.request.headers.get("Transfer-Encoding") == "chunked"
+    assert created.status_code == HTTPStatus.CREATED, created.text
+    assert created.json()["id"] == str(conversation_id)
+    assert too_large.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert too_large.json()["code"] == "payload_too_large"
