@@ -73,15 +73,20 @@ class WebhookApi(APIView):
 class ConversationDetailApi(APIView):
     @extend_schema(
         summary="A conversation with its messages",
-        description="Messages are ordered by timestamp, then arrival. OUTBOUND replies appear once written.",
-        responses={200: ConversationDetailSerializer, 404: NOT_FOUND},
+        description="Messages are ordered by timestamp, then arrival. OUTBOUND replies appear once written. A "
+        "conversation with more than MESSAGES_PER_PAGE messages shows the newest; `older` links to the ones before.",
+        parameters=[OpenApiParameter("before", str, required=False, description="A cursor from `older`.")],
+        responses={200: ConversationDetailSerializer, 400: ErrorSerializer, 404: NOT_FOUND},
     )
     def get(self, request: Request, conversation_id: str) -> Response:
         try:
             parsed_id = uuid.UUID(conversation_id)
         except ValueError as exc:
             raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
-        detail = selectors.conversation_get(conversation_id=parsed_id)
+        try:
+            detail = selectors.conversation_get(conversation_id=parsed_id, before=request.query_params.get("before"))
+        except ValueError as exc:
+            raise ChatError("invalid_cursor", "`before` is not a cursor this API gave out.") from exc
         if detail is None:
             raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
         return Response(ConversationDetailSerializer(detail).data)

@@ -24,6 +24,7 @@ ERROR_CODES: dict[str, str] = {
     "conversation_closed": "400: NEW_MESSAGE for a CLOSED conversation.",
     "message_id_conflict": "400: NEW_MESSAGE whose id is used in another conversation or with other content.",
     "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
+    "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
     "permission_denied": "403: the request is not allowed.",
     "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",

@@ -62,7 +62,12 @@ class ConversationDetailSerializer(serializers.Serializer):
         source="conversation.updated_at", help_text="Last change: created, closed, or a reply written."
     )
     closed_at = UTCDateTimeField(source="conversation.closed_at", allow_null=True)
-    messages = MessageSerializer(many=True, help_text="Ordered by timestamp, then arrival.")
+    messages = MessageSerializer(
+        many=True, help_text="Ordered by timestamp, then arrival: all of them, or the newest MESSAGES_PER_PAGE."
+    )
+    older = serializers.CharField(
+        source="older_url", allow_null=True, help_text="Where the messages before these are; null when none."
+    )
 
 
 class ConversationListItemSerializer(ConversationSerializer):

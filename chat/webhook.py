@@ -45,8 +45,10 @@ def _is_chunked(request: Request) -> bool:
     """A body sent with Transfer-Encoding: chunked has no Content-Length; Django then reads it as empty. gunicorn
     decodes the chunks and marks the stream as ending by itself (wsgi.input_terminated)."""
     meta = request.META
-    return not meta.get("CONTENT_LENGTH") and bool(meta.get("wsgi.input_terminated")) and "chunked" in (
-        meta.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return (
+        not meta.get("CONTENT_LENGTH")
+        and bool(meta.get("wsgi.input_terminated"))
+        and "chunked" in (meta.get("HTTP_TRANSFER_ENCODING", "").lower())
     )
 
 

@@ -14,6 +14,8 @@ export function listConversations({ status = '', q = '', page = 1 } = {}) {
 }
 
 export const getConversation = (id) => getJson(`/conversations/${encodeURIComponent(id)}/`)
+// A page of older messages: `older` of a conversation's detail is its same-origin link.
+export const getOlderMessages = (link) => getJson(link)
 export const getConfig = () => getJson('/api/config/')
 
 // Sends one webhook event and resolves to what came back, errors included: the console shows them all.

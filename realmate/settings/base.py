@@ -145,6 +145,10 @@ PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
 # /healthz reports the sweeper unhealthy when the last sweep is older than this.
 SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=5.0)
 
+# A conversation's detail (and the webhook's answers) carries at most this many messages, the newest, with a
+# cursor to the older ones: an ordinary conversation fits whole, a runaway one does not fill a response.
+MESSAGES_PER_PAGE = env.int("MESSAGES_PER_PAGE", default=1000)
+
 # --- Webhook
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
 WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")

@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, message_order_key
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -59,12 +59,49 @@ def test_messages_are_ordered_by_timestamp_then_arrival(api):
 def test_detail_takes_two_queries_whatever_the_message_count(api, django_assert_num_queries, message_count):
     conversation = ConversationFactory()
     MessageFactory.create_batch(message_count, conversation=conversation)
-    api.get(f"/conversations/{conversation.id}/")  # a session's first use also PREPAREs the message list
 
     with django_assert_num_queries(2):
         response = api.get(f"/conversations/{conversation.id}/")
 
     assert len(response.json()["messages"]) == message_count
+
+
+def test_a_long_conversation_shows_its_newest_messages_and_links_to_the_older_ones(api, settings):
+    settings.MESSAGES_PER_PAGE = 3
+    conversation = ConversationFactory()
+    messages = [
+        MessageFactory(conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=n % 3)) for n in range(7)
+    ]
+    expected = [str(m.id) for m in sorted(messages, key=message_order_key)]
+
+    pages, url = [], f"/conversations/{conversation.id}/"
+    while url:
+        body = api.get(url).json()
+        pages.append([m["id"] for m in body["messages"]])
+        url = body["older"]
+
+    assert [len(page) for page in pages] == [3, 3, 1]
+    assert [message_id for page in reversed(pages) for message_id in page] == expected
+
+
+def test_an_ordinary_conversation_fits_whole_with_no_older_link(api):
+    conversation = ConversationFactory()
+    MessageFactory.create_batch(5, conversation=conversation)
+
+    body = api.get(f"/conversations/{conversation.id}/").json()
+
+    assert len(body["messages"]) == 5
+    assert body["older"] is None
+
+
+@pytest.mark.parametrize("cursor", ["nope", "MjAyNQ", "eHx5fHo"], ids=["not-base64", "one-part", "not-dates"])
+def test_a_cursor_the_api_did_not_give_out_is_400(api, cursor):
+    conversation = ConversationFactory()
+
+    response = api.get(f"/conversations/{conversation.id}/?before={cursor}")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "invalid_cursor"
 
 
 def test_list_is_paginated_newest_activity_first(api):

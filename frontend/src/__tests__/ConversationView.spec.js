@@ -62,3 +62,29 @@ it('says when the conversation does not exist yet', async () => {
   expect(wrapper.text()).toContain('não encontrada')
   wrapper.unmount()
 })
+
+it('loads older messages on demand, before the newest page, until there are none', async () => {
+  const now = new Date().toISOString()
+  const message = (id) => ({ id, type: 'INBOUND', content: id, timestamp: now, received_at: now, pending: false, reply_id: null })
+  const newest = conversation({ messages: [message('m3'), message('m4')], older: `/conversations/${ID}/?before=c3` })
+  stubFetch({
+    [`/conversations/${ID}/?before=c3`]: { body: { ...newest, messages: [message('m2')], older: `/conversations/${ID}/?before=c2` } },
+    [`/conversations/${ID}/?before=c2`]: { body: { ...newest, messages: [message('m1')], older: null } },
+    [`/conversations/${ID}/`]: { body: newest },
+  })
+  const wrapper = mount(ConversationView, { props: { id: ID, windowSeconds: 5 } })
+  await flush()
+  const ids = () => wrapper.findAll('li.bubble').map((b) => b.text())
+
+  expect(wrapper.findAll('li.bubble')).toHaveLength(2)
+  await wrapper.find('button.load-older').trigger('click')
+  await flush()
+  expect(ids()[0]).toContain('m2')
+  expect(wrapper.findAll('li.bubble')).toHaveLength(3)
+  await wrapper.find('button.load-older').trigger('click')
+  await flush()
+  expect(wrapper.findAll('li.bubble')).toHaveLength(4)
+  expect(ids().map((text) => text.match(/m\d/)[0])).toEqual(['m1', 'm2', 'm3', 'm4'])
+  expect(wrapper.find('button.load-older').exists()).toBe(false)
+  wrapper.unmount()
+})
