@@ -1,13 +1,16 @@
 """HTTP views of the chat app: validate with a serializer, call one service, render the result."""
 
+import json
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +21,7 @@ from chat.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from chat.selectors import ConversationDetail
 from chat.serializers import (
     CloseConversationDataSerializer,
+    ConsoleEventSerializer,
     ConversationDetailSerializer,
     ConversationListItemSerializer,
     ConversationListQuerySerializer,
@@ -29,7 +33,8 @@ from chat.serializers import (
     WebhookEnvelopeSerializer,
 )
 from chat.services import MessageReceipt
-from chat.webhook import webhook_body_read
+from chat.webhook import signature_for, webhook_body_read, webhook_origin_check
+from realmate.access import StaffSession, is_staff_session
 
 # One entry per event type: the serializer of its `data`, the service it calls, and its success status.
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
@@ -43,9 +48,13 @@ WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], WebhookService, HT
 class WebhookApi(APIView):
     # The body is read raw: the signature covers the exact bytes, and a missing Content-Type is not an error.
     parser_classes = []
+    # Its guard is the HMAC signature (WEBHOOK_SECRET), not a session: no CSRF, whoever the browser is.
+    authentication_classes = []
+    permission_classes = [AllowAny]
 
     @extend_schema(**WEBHOOK_SCHEMA)
     def post(self, request: Request) -> Response:
+        webhook_origin_check(request)
         payload = webhook_body_read(request)
         if not isinstance(payload, dict):
             raise ChatError("invalid_payload", "The body must be a JSON object.")
@@ -143,3 +152,58 @@ class ConversationListApi(APIView):
         paginator = ConversationPagination()
         page = paginator.paginate_queryset(conversations, request, view=self)
         return paginator.get_paginated_response(ConversationListItemSerializer(page, many=True).data)
+
+
+class SessionApi(APIView):
+    """What the web UI may do for this visitor: read (auth off, a token, or a staff session), use the console."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The visitor's access, for the web UI",
+        responses=inline_serializer(
+            "Session",
+            {
+                "auth_required": serializers.BooleanField(),
+                "authenticated": serializers.BooleanField(),
+                "staff": serializers.BooleanField(),
+                "webhook_signed": serializers.BooleanField(help_text="WEBHOOK_SECRET is set: events must be signed."),
+            },
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response(
+            {
+                "auth_required": settings.API_AUTH_REQUIRED,
+                "authenticated": bool(user and user.is_authenticated),
+                "staff": is_staff_session(request),
+                "webhook_signed": bool(settings.WEBHOOK_SECRET),
+            }
+        )
+
+
+class ConsoleEventApi(APIView):
+    """The web console's events are built and signed here, so WEBHOOK_SECRET never reaches a browser: for a staff
+    session only (with its CSRF token). Returns the exact body to POST to /webhook/ and its X-Hub-Signature-256
+    (null when no secret is set); the webhook then treats it like any sender's event."""
+
+    permission_classes = [StaffSession]
+
+    @extend_schema(
+        summary="Build and sign a webhook event for the web console (staff session)",
+        request=inline_serializer("ConsoleEvent", {"type": serializers.CharField(), "data": serializers.DictField()}),
+        responses=inline_serializer(
+            "ConsoleSignedEvent",
+            {
+                "body": serializers.CharField(help_text="The event as JSON text, to send as it is."),
+                "signature": serializers.CharField(allow_null=True, help_text="null: no secret is set."),
+            },
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        event = ConsoleEventSerializer(data=request.data)
+        event.is_valid(raise_exception=True)
+        body = json.dumps({**event.validated_data, "timestamp": timezone.now().isoformat()})
+        secret = settings.WEBHOOK_SECRET
+        return Response({"body": body, "signature": signature_for(body.encode(), secret) if secret else None})

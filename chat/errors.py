@@ -26,7 +26,9 @@ ERROR_CODES: dict[str, str] = {
     "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
     "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
-    "permission_denied": "403: the request is not allowed.",
+    "not_authenticated": "401: API_AUTH_REQUIRED is on and the request carries no valid token or session.",
+    "permission_denied": "403: the request is not allowed (a session that is not staff's, a cross-origin "
+    "webhook from a browser).",
     "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",
     "method_not_allowed": "405: the method is not allowed on this path.",
     "not_acceptable": "406: the Accept header asks for a format other than JSON.",
@@ -88,8 +90,8 @@ _DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.NotFound: "not_found",
     exceptions.Throttled: "throttled",
-    exceptions.AuthenticationFailed: "invalid_signature",
-    exceptions.NotAuthenticated: "invalid_signature",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.NotAuthenticated: "not_authenticated",
     exceptions.PermissionDenied: "permission_denied",
 }
 

@@ -34,6 +34,13 @@ class CloseConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
+class ConsoleEventSerializer(serializers.Serializer):
+    """What the web console asks to send: an event type and its data (the webhook validates them as usual)."""
+
+    type = serializers.ChoiceField(choices=["NEW_CONVERSATION", "NEW_MESSAGE", "CLOSE_CONVERSATION"])
+    data = serializers.DictField()
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)

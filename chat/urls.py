@@ -1,11 +1,20 @@
 from django.urls import re_path
 
-from chat.apis import ConversationDetailApi, ConversationListApi, ServiceConfigApi, WebhookApi
+from chat.apis import (
+    ConsoleEventApi,
+    ConversationDetailApi,
+    ConversationListApi,
+    ServiceConfigApi,
+    SessionApi,
+    WebhookApi,
+)
 
 # Every route works with and without its trailing slash: a POST cannot follow a redirect.
 urlpatterns = [
     re_path(r"^webhook/?$", WebhookApi.as_view(), name="webhook"),
     re_path(r"^api/config/?$", ServiceConfigApi.as_view(), name="service-config"),
+    re_path(r"^api/session/?$", SessionApi.as_view(), name="session"),
+    re_path(r"^api/console/events/?$", ConsoleEventApi.as_view(), name="console-events"),
     re_path(r"^conversations/?$", ConversationListApi.as_view(), name="conversation-list"),
     re_path(
         r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"

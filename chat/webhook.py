@@ -5,6 +5,7 @@ import hmac
 import json
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -59,9 +60,26 @@ def _chunked_body(request: Request, limit: int) -> bytes:
     return body
 
 
+def webhook_origin_check(request: Request) -> None:
+    """Senders are servers, which send no Origin header; a browser always does. A web page on another site that
+    posts here (a cross-site form or fetch) is refused, signed or not."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.get_host():
+        raise ChatError(
+            "permission_denied",
+            "Webhooks are not accepted from web pages of other origins.",
+            status=HTTPStatus.FORBIDDEN,
+        )
+
+
+def signature_for(body: bytes, secret: str) -> str:
+    """The X-Hub-Signature-256 value of `body`: `sha256=<hex HMAC-SHA256>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 def signature_verify(body: bytes, header: str, secret: str) -> None:
     """`sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time; raises ChatError 401."""
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    expected = signature_for(body, secret)
     if not hmac.compare_digest(expected.encode(), header.strip().lower().encode()):
         raise ChatError(
             "invalid_signature",

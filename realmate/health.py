@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -82,6 +83,8 @@ _health = inline_serializer(
 
 
 class HealthApi(APIView):
+    permission_classes = [AllowAny]
+
     @extend_schema(
         summary="Health of PostgreSQL, Redis and the sweeper",
         responses={200: _health, 503: OpenApiResponse(_health, description="At least one part is failing.")},

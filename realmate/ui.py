@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 UI_INDEX = Path(settings.BASE_DIR) / "frontend" / "dist" / "index.html"
@@ -23,6 +24,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 @require_safe
+@ensure_csrf_cookie  # the console's signing request (a staff session's POST) sends it back
 def ui_index(request: HttpRequest) -> HttpResponse:
     html = _index_html()
     if html is None:

@@ -18,13 +18,13 @@ export const getConversation = (id) => getJson(`/conversations/${encodeURICompon
 export const getOlderMessages = (link) => getJson(link)
 export const getConfig = () => getJson('/api/config/')
 
-// Sends one webhook event and resolves to what came back, errors included: the console shows them all.
-export async function sendEvent(type, data) {
-  const response = await fetch('/webhook/', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ type, timestamp: new Date().toISOString(), data }),
-  })
+export const getSession = () => getJson('/api/session/')
+
+function csrfToken() {
+  return document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/)?.[1] ?? ''
+}
+
+async function answer(response) {
   let body
   try {
     body = await response.json()
@@ -32,6 +32,26 @@ export async function sendEvent(type, data) {
     body = null
   }
   return { status: response.status, body }
+}
+
+// Sends one webhook event and resolves to what came back, errors included: the console shows them all. With
+// `signed`, the server builds and signs the event for a staff session (the secret never reaches the browser).
+export async function sendEvent(type, data, { signed = false } = {}) {
+  let body = JSON.stringify({ type, timestamp: new Date().toISOString(), data })
+  const headers = { 'Content-Type': 'application/json' }
+  if (signed) {
+    const built = await answer(
+      await fetch('/api/console/events/', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-CSRFToken': csrfToken() },
+        body: JSON.stringify({ type, data }),
+      }),
+    )
+    if (built.status !== 200) return built
+    body = built.body.body
+    if (built.body.signature) headers['X-Hub-Signature-256'] = built.body.signature
+  }
+  return answer(await fetch('/webhook/', { method: 'POST', headers, body }))
 }
 
 export function newUuid() {

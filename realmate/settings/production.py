@@ -49,6 +49,11 @@ if not ALLOWED_HOSTS:
 if "*" in ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this service answers to, not '*'.")
 
+if API_AUTH_REQUIRED and not WEBHOOK_SECRET:  # noqa: F405 (from base)
+    raise ImproperlyConfigured(
+        "API_AUTH_REQUIRED is on but WEBHOOK_SECRET is empty: anyone could still send webhooks. Set WEBHOOK_SECRET."
+    )
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {"SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "example.com", "DEBUG": "False"}
-CLEARED = {"SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "DEBUG"}
+CLEARED = {"SECRET_KEY", "SECRET_KEY_FILE", "ALLOWED_HOSTS", "DEBUG", "API_AUTH_REQUIRED", "WEBHOOK_SECRET"}
 
 
 def start(**env: str) -> subprocess.CompletedProcess:
@@ -88,3 +88,16 @@ def test_a_set_secret_key_wins_over_the_key_file_and_is_still_checked(tmp_path):
 
     assert result.returncode != 0
     assert "at least 50 characters" in result.stderr
+
+
+def test_auth_mode_without_a_webhook_secret_refuses_to_start():
+    result = start(**(GOOD | {"API_AUTH_REQUIRED": "True", "WEBHOOK_SECRET": ""}))
+
+    assert result.returncode != 0
+    assert "WEBHOOK_SECRET is empty" in result.stderr
+
+
+def test_auth_mode_with_a_webhook_secret_starts():
+    result = start(**(GOOD | {"API_AUTH_REQUIRED": "True", "WEBHOOK_SECRET": secrets.token_hex(16)}))
+
+    assert result.returncode == 0, result.stderr

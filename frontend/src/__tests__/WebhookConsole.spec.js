@@ -52,3 +52,24 @@ it('makes a fresh conversation id on request', async () => {
   expect(value).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   expect(value).not.toBe(ID)
 })
+
+it('has a staff session’s events built and signed by the server, and sends exactly that body', async () => {
+  const signedBody = JSON.stringify({ type: 'NEW_CONVERSATION', timestamp: '2025-06-04T14:20:00Z', data: { id: ID } })
+  document.cookie = 'csrftoken=tok123'
+  const calls = stubFetch({
+    '/api/console/events/': { body: { body: signedBody, signature: 'sha256=abc' } },
+    '/webhook/': { status: 201, body: { id: ID } },
+  })
+  const wrapper = mount(WebhookConsole, { props: { conversationId: ID, signed: true } })
+
+  await wrapper.find('[data-event=NEW_CONVERSATION]').trigger('click')
+  await flush()
+  await flush()
+
+  expect(calls.map((c) => c.url)).toEqual(['/api/console/events/', '/webhook/'])
+  expect(calls[0].options.headers['X-CSRFToken']).toBe('tok123')
+  expect(JSON.parse(calls[0].options.body)).toEqual({ type: 'NEW_CONVERSATION', data: { id: ID } })
+  expect(calls[1].options.body).toBe(signedBody)
+  expect(calls[1].options.headers['X-Hub-Signature-256']).toBe('sha256=abc')
+  expect(wrapper.find('.http-status').text()).toBe('HTTP 201')
+})

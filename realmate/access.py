@@ -1,0 +1,35 @@
+"""Who may read conversations and use the web console.
+
+Off by default (API_AUTH_REQUIRED=False), so the documented curl examples work as they are. Turned on, reads
+(the conversation list and detail, the timing config) need a DRF token (`Authorization: Token <key>`; create one
+with `manage.py drf_create_token <username>`) or a logged-in staff session (the UI, after /admin/login/). The
+webhook is never behind this: its guard is the HMAC signature (WEBHOOK_SECRET), which auth mode makes mandatory.
+"""
+
+from django.conf import settings
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import BasePermission
+
+
+def is_staff_session(request) -> bool:
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_staff and not isinstance(request.auth, Token))
+
+
+class ReadAccess(BasePermission):
+    """Everyone when API_AUTH_REQUIRED is off; otherwise a token's user or a staff session."""
+
+    def has_permission(self, request, view) -> bool:
+        if not settings.API_AUTH_REQUIRED:
+            return True
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        return isinstance(request.auth, Token) or user.is_staff
+
+
+class StaffSession(BasePermission):
+    """A logged-in staff member's session: the web console, which can act as the webhook's sender."""
+
+    def has_permission(self, request, view) -> bool:
+        return is_staff_session(request)
