@@ -192,6 +192,13 @@ def test_readme_command_runs_the_service_through_restarts_an_outage_and_down_up(
     for path in ("/healthz", "/", "/admin/login/", "/api/docs/"):
         assert compose.http.get(f"{compose.base_url}{path}", timeout=10).status_code == HTTPStatus.OK, path
 
+    too_long = compose.http.get(f"{compose.base_url}/conversations/?q={'a' * 20000}", timeout=10)
+    assert too_long.status_code == HTTPStatus.REQUEST_URI_TOO_LONG
+    assert too_long.json()["code"] == "bad_request"
+    too_big = compose.http.post(f"{compose.base_url}/webhook/", data=b" " * (2 * 1024 * 1024), timeout=10)
+    assert too_big.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert too_big.json()["code"] == "payload_too_large"
+
     # More slow clients than gunicorn has workers, each sending its body a byte at a time: the proxy holds them.
     slow = [slow_client(compose.port) for _ in range(WEB_CONCURRENCY + 1)]
     try:
