@@ -87,10 +87,13 @@ def main() -> None:
 
     from chat.models import Conversation
     from chat.queries import DUE_GROUPS_SQL
-    from scheduler.services import dispatch_lookahead, group_window, sweep_run
+    from scheduler.services import dispatch_lookahead, group_rules, sweep_run
 
+    rules = group_rules()
     due_groups_params = {
-        "window": group_window(),
+        "window": rules.window,
+        "max_wait": rules.max_wait,
+        "max_messages": rules.max_messages,
         "lookahead": dispatch_lookahead(),
         "closed": Conversation.Status.CLOSED,
     }

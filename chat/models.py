@@ -52,6 +52,12 @@ class Message(models.Model):
         INBOUND = "INBOUND"
         OUTBOUND = "OUTBOUND"
 
+    class SendReason(models.TextChoices):
+        QUIET = "quiet"  # GROUP_WINDOW of quiet after the group's last message
+        MAX_WAIT = "max_wait"  # its first message waited MAX_GROUP_WAIT_SECONDS
+        MAX_MESSAGES = "max_messages"  # it held MAX_GROUP_MESSAGES messages
+        CLOSED = "closed"  # its conversation was closed
+
     id = models.UUIDField(primary_key=True)
     # No index of its own: message_conversation_order_idx starts with conversation_id. One index fewer for every
     # NEW_MESSAGE to write.
@@ -64,6 +70,8 @@ class Message(models.Model):
     received_at = models.DateTimeField(db_default=ClockTimestamp())
     # INBOUND still waiting for its reply.
     pending = models.BooleanField(default=False)
+    # Why an OUTBOUND was sent; empty for INBOUND (a database default, so the raw INSERTs need not name it).
+    send_reason = models.CharField(max_length=12, choices=SendReason.choices, blank=True, default="", db_default="")
     # The OUTBOUND that answered this INBOUND.
     reply = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers", db_index=False
@@ -87,6 +95,10 @@ class Message(models.Model):
             models.CheckConstraint(condition=Q(type__in=["INBOUND", "OUTBOUND"]), name="message_type_valid"),
             models.CheckConstraint(condition=Q(type="INBOUND") | Q(pending=False), name="message_outbound_not_pending"),
             models.CheckConstraint(condition=~Q(content=""), name="message_content_not_empty"),
+            # Replies written before send_reason existed keep it empty, so only INBOUND is constrained.
+            models.CheckConstraint(
+                condition=Q(type="OUTBOUND") | Q(send_reason=""), name="message_send_reason_only_outbound"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -111,34 +111,48 @@ def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
         cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE", [conversation_ids])
 
 
-# A group is due when its newest pending arrival is `window` old, or will be within `lookahead`, or when its
-# conversation is CLOSED. The one definition of it, used by both steps of due_groups_lease.
-_GROUP_DUE = "(g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s OR c.status = %(closed)s)"
+# A pending group is due when its newest arrival is `window` old, or its oldest `max_wait` old (either within
+# `lookahead`), or it holds `max_messages`, or its conversation is CLOSED. The one definition of it, used by both
+# steps of due_groups_lease; the reply job re-checks each group exactly (scheduler.services).
+_GROUP_DUE = """(
+    g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s
+    OR g.first_arrival <= clock_timestamp() - %(max_wait)s + %(lookahead)s
+    OR g.pending_count >= %(max_messages)s
+    OR c.status = %(closed)s
+)"""
 
-
-# The first step of due_groups_lease: the pending groups (conversation, newest arrival) that are due. Named so
-# bench/sweep_bench.py can print its plan.
+# The first step of due_groups_lease: the pending groups (conversation, newest and oldest arrival, count) that are
+# due. Named so bench/sweep_bench.py can print its plan.
 DUE_GROUPS_SQL = f"""
 WITH g AS MATERIALIZED (
-    SELECT conversation_id, max(received_at) AS last_arrival
+    SELECT conversation_id, max(received_at) AS last_arrival, min(received_at) AS first_arrival,
+           count(*) AS pending_count
     FROM chat_message WHERE pending GROUP BY conversation_id
 )
-SELECT g.conversation_id, g.last_arrival
+SELECT g.conversation_id, g.last_arrival, g.first_arrival, g.pending_count
 FROM g CROSS JOIN LATERAL (SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1) c
 WHERE {_GROUP_DUE}
 """
 
 
-def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelta) -> list[tuple[uuid.UUID, float]]:
+def due_groups_lease(
+    *, window: timedelta, max_wait: timedelta, max_messages: int, lookahead: timedelta, lease: timedelta
+) -> list[tuple[uuid.UUID, float]]:
     """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
-    returns (conversation id, seconds until its window closes) for each. Runs inside the caller's transaction.
+    returns (conversation id, seconds until the group is due) for each. Runs inside the caller's transaction.
 
     Two steps so each reads an index. The aggregate reads only the partial index of pending messages (its cost
     follows the number of waiting messages, not the size of the table); each group's conversation is probed by
     primary key (LATERAL ... LIMIT 1 keeps the planner from hashing the whole conversation table). Only the due
     ones are then locked, skipping those a webhook or a job holds, and leased.
     """
-    params = {"window": window, "lookahead": lookahead, "closed": CLOSED}
+    params = {
+        "window": window,
+        "max_wait": max_wait,
+        "max_messages": max_messages,
+        "lookahead": lookahead,
+        "closed": CLOSED,
+    }
     with connection.cursor() as cursor:
         cursor.execute(DUE_GROUPS_SQL, params)
         groups = cursor.fetchall()
@@ -148,10 +162,13 @@ def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelt
             f"""
             WITH due AS (
                 SELECT c.id,
-                       CASE WHEN c.status = %(closed)s THEN 0
-                            ELSE greatest(0, extract(epoch FROM g.last_arrival + %(window)s - clock_timestamp()))
+                       CASE WHEN c.status = %(closed)s OR g.pending_count >= %(max_messages)s THEN 0
+                            ELSE greatest(0, extract(epoch FROM least(
+                                g.last_arrival + %(window)s, g.first_arrival + %(max_wait)s
+                            ) - clock_timestamp()))
                        END AS due_in
-                FROM unnest(%(ids)s::uuid[], %(arrivals)s::timestamptz[]) AS g (conversation_id, last_arrival)
+                FROM unnest(%(ids)s::uuid[], %(last)s::timestamptz[], %(first)s::timestamptz[], %(counts)s::int[])
+                     AS g (conversation_id, last_arrival, first_arrival, pending_count)
                 JOIN chat_conversation c ON c.id = g.conversation_id
                 WHERE {_GROUP_DUE} AND (c.reply_lease_until IS NULL OR c.reply_lease_until < clock_timestamp())
                 FOR NO KEY UPDATE OF c SKIP LOCKED
@@ -163,8 +180,10 @@ def due_groups_lease(*, window: timedelta, lookahead: timedelta, lease: timedelt
             {
                 **params,
                 "lease": lease,
-                "ids": [conversation_id for conversation_id, _ in groups],
-                "arrivals": [last_arrival for _, last_arrival in groups],
+                "ids": [row[0] for row in groups],
+                "last": [row[1] for row in groups],
+                "first": [row[2] for row in groups],
+                "counts": [row[3] for row in groups],
             },
         )
         return [(conversation_id, float(due_in)) for conversation_id, due_in in cursor.fetchall()]

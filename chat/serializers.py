@@ -3,6 +3,7 @@
 Serializers check shape only; the services enforce the rules.
 """
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from chat.errors import ERROR_CODES
@@ -49,6 +50,13 @@ class MessageSerializer(serializers.Serializer):
     received_at = UTCDateTimeField(help_text="Arrival time on the server (database clock).")
     pending = serializers.BooleanField(help_text="INBOUND still waiting for its reply.")
     reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
+    send_reason = serializers.SerializerMethodField(
+        help_text="OUTBOUND: why it was sent (quiet, max_wait, max_messages, closed); null for INBOUND."
+    )
+
+    @extend_schema_field(serializers.ChoiceField(choices=Message.SendReason.choices, allow_null=True))
+    def get_send_reason(self, message: Message) -> str | None:
+        return message.send_reason or None
 
 
 class ConversationSerializer(serializers.Serializer):

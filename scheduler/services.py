@@ -42,8 +42,22 @@ class DueGroup:
     due_in: float
 
 
-def group_window() -> timedelta:
-    return timedelta(seconds=settings.GROUP_WINDOW_SECONDS)
+@dataclass(frozen=True)
+class GroupRules:
+    """When a group of pending messages ends: after `window` of quiet, at `max_messages`, or once its first
+    message has waited `max_wait`."""
+
+    window: timedelta
+    max_wait: timedelta
+    max_messages: int
+
+
+def group_rules() -> GroupRules:
+    return GroupRules(
+        window=timedelta(seconds=settings.GROUP_WINDOW_SECONDS),
+        max_wait=timedelta(seconds=settings.MAX_GROUP_WAIT_SECONDS),
+        max_messages=settings.MAX_GROUP_MESSAGES,
+    )
 
 
 def dispatch_lookahead() -> timedelta:
@@ -75,16 +89,20 @@ def sweep_run(*, dispatch: Callable[[DueGroup], None]) -> SweepResult:
 def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
     """Lease and dispatch one job per conversation whose pending group is due, or due within two sweeps.
 
-    Due: the newest pending arrival is GROUP_WINDOW old, or the conversation is CLOSED (chat.queries). Groups
+    Due: the newest pending arrival is GROUP_WINDOW old, the oldest MAX_GROUP_WAIT_SECONDS old, MAX_GROUP_MESSAGES
+    are waiting, or the conversation is CLOSED (chat.queries). Groups
     due before the next sweeps are dispatched now with a countdown, so a reply is not late by up to a whole
     sweep interval. Conversations locked by a webhook or a job are skipped; the next sweep sees them.
     """
     lookahead = dispatch_lookahead()
+    rules = group_rules()
     with transaction.atomic():
         due = [
             DueGroup(conversation_id, due_in)
             for conversation_id, due_in in queries.due_groups_lease(
-                window=group_window(),
+                window=rules.window,
+                max_wait=rules.max_wait,
+                max_messages=rules.max_messages,
                 lookahead=lookahead,
                 lease=timedelta(seconds=settings.REPLY_LEASE_SECONDS) + lookahead,
             )
@@ -106,12 +124,12 @@ def _dispatch_all(due: list[DueGroup], dispatch: Callable[[DueGroup], None]) -> 
 def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
     """Answer every due pending group of a conversation with exactly one OUTBOUND each; idempotent.
 
-    Locks the conversation (FOR NO KEY UPDATE: waits for in-flight messages, which hold FOR SHARE), reads
-    its pending messages, splits them into groups (arrival gaps of at most GROUP_WINDOW), and answers the
-    groups that are due: all but the newest, and the newest once GROUP_WINDOW has passed or the
-    conversation is CLOSED. A second run finds nothing pending and writes nothing.
+    Locks the conversation (FOR NO KEY UPDATE: waits for in-flight messages, which hold FOR SHARE), reads its
+    pending messages, splits them into groups (message_groups_split), and answers the groups that are due: every
+    group that has ended, and the newest once it is due (open_group_reason). Each reply records why it was sent.
+    A second run finds nothing pending and writes nothing.
     """
-    window = group_window()
+    rules = group_rules()
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update(no_key=True).filter(id=conversation_id).first()
         if conversation is None:
@@ -123,12 +141,18 @@ def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
             .order_by("received_at", "id")
         )
         now = max((message.db_now for message in pending), default=None)
-        groups = message_groups_split(pending, window)
-        if groups and conversation.status == Conversation.Status.OPEN and groups[-1][-1].received_at > now - window:
-            groups.pop()
-        if pending and not groups:
-            logger.info("group not due yet", extra={"conversation_id": str(conversation_id)})
-        replies = [_reply_write(conversation, group, now + timedelta(microseconds=n)) for n, group in enumerate(groups)]
+        groups = message_groups_split(pending, rules)
+        if groups:
+            newest, _ = groups.pop()
+            reason = open_group_reason(newest, now, conversation.status == Conversation.Status.CLOSED, rules)
+            if reason is not None:
+                groups.append((newest, reason))
+            elif not groups:
+                logger.info("group not due yet", extra={"conversation_id": str(conversation_id)})
+        replies = [
+            _reply_write(conversation, group, reason, now + timedelta(microseconds=n))
+            for n, (group, reason) in enumerate(groups)
+        ]
         conversation.reply_lease_until = None
         update_fields = ["reply_lease_until"]
         if replies:
@@ -138,15 +162,40 @@ def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
     return replies
 
 
-def message_groups_split(messages: list[Message], window: timedelta) -> list[list[Message]]:
-    """Split messages (in arrival order) where the gap between two arrivals is more than `window`."""
+def message_groups_split(messages: list[Message], rules: GroupRules) -> list[tuple[list[Message], str | None]]:
+    """Split messages (in arrival order) into groups, each with why it ended: a gap of more than the window
+    (quiet), a group full at max_messages, or a message arriving more than max_wait after the group's first. The
+    last group is still open: its reason is None."""
     groups: list[list[Message]] = []
+    ended: list[str] = []
     for message in messages:
-        if groups and message.received_at - groups[-1][-1].received_at <= window:
-            groups[-1].append(message)
-        else:
-            groups.append([message])
-    return groups
+        if groups:
+            group = groups[-1]
+            if message.received_at - group[-1].received_at > rules.window:
+                ended.append(Message.SendReason.QUIET)
+            elif len(group) >= rules.max_messages:
+                ended.append(Message.SendReason.MAX_MESSAGES)
+            elif message.received_at - group[0].received_at > rules.max_wait:
+                ended.append(Message.SendReason.MAX_WAIT)
+            else:
+                group.append(message)
+                continue
+        groups.append([message])
+    return list(zip(groups, [*ended, None], strict=True)) if groups else []
+
+
+def open_group_reason(group: list[Message], now: datetime, closed: bool, rules: GroupRules) -> str | None:
+    """Why the newest group is answered now, or None when it must wait: full, quiet for the window, its first
+    message waited max_wait, or its conversation closed."""
+    if len(group) >= rules.max_messages:
+        return Message.SendReason.MAX_MESSAGES
+    if now - group[-1].received_at >= rules.window:
+        return Message.SendReason.QUIET
+    if now - group[0].received_at >= rules.max_wait:
+        return Message.SendReason.MAX_WAIT
+    if closed:
+        return Message.SendReason.CLOSED
+    return None
 
 
 def reply_content(group: list[Message]) -> str:
@@ -155,7 +204,7 @@ def reply_content(group: list[Message]) -> str:
     return REPLY_HEADER + "".join(f"{message.id}\n" for message in ordered)
 
 
-def _reply_write(conversation: Conversation, group: list[Message], generated_at: datetime) -> Message:
+def _reply_write(conversation: Conversation, group: list[Message], reason: str, generated_at: datetime) -> Message:
     reply = Message.objects.create(
         id=uuid.uuid4(),
         conversation=conversation,
@@ -164,6 +213,7 @@ def _reply_write(conversation: Conversation, group: list[Message], generated_at:
         timestamp=generated_at,
         received_at=generated_at,
         pending=False,
+        send_reason=reason,
     )
     answered_ids = [message.id for message in group]
     Message.objects.filter(id__in=answered_ids).update(pending=False, reply=reply)
@@ -172,6 +222,7 @@ def _reply_write(conversation: Conversation, group: list[Message], generated_at:
         extra={
             "conversation_id": str(conversation.id),
             "message_id": str(reply.id),
+            "send_reason": reason,
             "answered": [str(message_id) for message_id in answered_ids],
         },
     )

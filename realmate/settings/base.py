@@ -145,6 +145,10 @@ ORPHAN_TTL_SECONDS = env.float("ORPHAN_TTL_SECONDS", default=6.0)
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 # A dispatched group is not dispatched again until its lease runs out; a lost job is re-dispatched after it.
 REPLY_LEASE_SECONDS = env.float("REPLY_LEASE_SECONDS", default=15.0)
+# Caps on a group that keeps growing (a user who writes every few seconds would otherwise never be answered): it
+# is answered once its first message has waited this long, or as soon as it holds this many messages.
+MAX_GROUP_WAIT_SECONDS = env.float("MAX_GROUP_WAIT_SECONDS", default=60.0)
+MAX_GROUP_MESSAGES = env.int("MAX_GROUP_MESSAGES", default=50)
 # Parked messages that were attached or expired are purged after this many days.
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
 # /healthz reports the sweeper unhealthy when the last sweep is older than this.

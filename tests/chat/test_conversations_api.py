@@ -30,6 +30,7 @@ def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, su
             "received_at": body["messages"][0]["received_at"],
             "pending": True,
             "reply_id": None,
+            "send_reason": None,
         }
     ]
 

@@ -210,3 +210,59 @@ def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
     assert reply.content == f"Mensagens recebidas:\n{first.id}\n"
     assert late.pending is True
     assert late.received_at > reply.received_at
+
+
+def test_a_quiet_group_is_sent_for_quiet(settings):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    [reply] = reply_group_process(conversation_id=message.conversation_id)
+
+    assert reply.send_reason == Message.SendReason.QUIET
+
+
+def test_a_closed_conversations_fresh_group_is_sent_for_closed():
+    conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
+    MessageFactory(conversation=conversation)
+
+    [reply] = reply_group_process(conversation_id=conversation.id)
+
+    assert reply.send_reason == Message.SendReason.CLOSED
+
+
+def test_a_burst_larger_than_max_group_messages_splits_exactly_there(settings):
+    settings.MAX_GROUP_MESSAGES = 3
+    conversation = ConversationFactory()
+    messages = [MessageFactory(conversation=conversation) for _ in range(7)]
+    for n, message in enumerate(messages):  # arrivals 0.1 s apart, in creation order
+        age_rows(Message, [message.id], 1 - n * 0.1)
+
+    replies = reply_group_process(conversation_id=conversation.id)
+
+    assert [answered(r) for r in replies] == [{str(m.id) for m in messages[0:3]}, {str(m.id) for m in messages[3:6]}]
+    assert [r.send_reason for r in replies] == [Message.SendReason.MAX_MESSAGES] * 2
+    assert list(Message.objects.filter(pending=True).values_list("id", flat=True)) == [messages[6].id]
+
+
+def test_a_group_that_keeps_growing_is_sent_when_its_first_message_waited_max_wait(settings):
+    settings.MAX_GROUP_WAIT_SECONDS = 3
+    conversation = ConversationFactory()
+    first, second, third = (MessageFactory(conversation=conversation) for _ in range(3))
+    age_rows(Message, [first.id], 4)  # gaps of 2 s and 1.5 s: never 5 s of quiet
+    age_rows(Message, [second.id], 2)
+    age_rows(Message, [third.id], 0.5)
+
+    [reply] = reply_group_process(conversation_id=conversation.id)
+
+    # The third arrived 3.5 s after the first: past the cap, it starts the next group.
+    assert answered(reply) == {str(first.id), str(second.id)}
+    assert reply.send_reason == Message.SendReason.MAX_WAIT
+    third.refresh_from_db()
+    assert third.pending is True
+
+
+def test_a_fresh_group_below_both_caps_waits(settings):
+    conversation = ConversationFactory()
+    MessageFactory.create_batch(2, conversation=conversation)
+
+    assert reply_group_process(conversation_id=conversation.id) == []

@@ -181,3 +181,22 @@ def test_parallel_sweeps_dispatch_each_group_once(settings):
     run_in_parallel(lambda: reply_groups_dispatch(dispatch=collect), 4)
 
     assert sorted(g.conversation_id for g in dispatched) == sorted(c.id for c in conversations)
+
+
+def test_a_full_group_is_dispatched_at_once_and_a_long_waiting_one_when_due(
+    settings, dispatched, django_capture_on_commit_callbacks
+):
+    settings.MAX_GROUP_MESSAGES = 3
+    settings.MAX_GROUP_WAIT_SECONDS = 10
+    full, growing, fresh = ConversationFactory.create_batch(3)
+    MessageFactory.create_batch(3, conversation=full)
+    old = MessageFactory(conversation=growing)
+    MessageFactory(conversation=growing)
+    age_rows(Message, [old.id], 10.1)
+    MessageFactory(conversation=fresh)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+
+    assert dispatched.conversation_ids == {full.id, growing.id}
+    assert {group.due_in for group in dispatched} == {0.0}

@@ -88,3 +88,16 @@ it('loads older messages on demand, before the newest page, until there are none
   expect(wrapper.find('button.load-older').exists()).toBe(false)
   wrapper.unmount()
 })
+
+it('says why each reply was sent', async () => {
+  const now = new Date().toISOString()
+  const reply = (id, reason) => ({ id, type: 'OUTBOUND', content: 'Mensagens recebidas:\n', timestamp: now, received_at: now, pending: false, reply_id: null, send_reason: reason })
+  stubFetch({ [`/conversations/${ID}/`]: { body: conversation({ messages: [reply('r1', 'max_wait'), reply('r2', 'quiet')] }) } })
+  const wrapper = mount(ConversationView, { props: { id: ID, windowSeconds: 5 } })
+  await flush()
+
+  const tags = wrapper.findAll('.reason-tag')
+  expect(tags.map((t) => t.attributes('data-reason'))).toEqual(['max_wait', 'quiet'])
+  expect(tags[0].text()).toBe('espera máxima atingida')
+  wrapper.unmount()
+})
