@@ -19,7 +19,6 @@ import requests
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ENTRYPOINT = ROOT / "bin" / "entrypoint.sh"
 
 
 def free_port() -> int:
@@ -88,8 +87,20 @@ class RedisServer:
 class Stack:
     """gunicorn + N workers + M beats on a fresh database; windows and knobs come in through `env`."""
 
-    def __init__(self, name: str, *, env: dict[str, str] | None = None, workers: int = 1, beats: int = 1) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        beats: int = 1,
+        root: Path = ROOT,
+        python: Path | None = None,
+    ) -> None:
+        """`root` and `python`: another checkout of the code and its interpreter (benchmarks compare versions)."""
         self.name = name
+        self.root = root
+        self.python = python or Path(sys.executable)
         self.workdir = Path(tempfile.mkdtemp(prefix=f"e2e-{name}-"))
         self.db_name = f"realmate_e2e_{name}_{uuid.uuid4().hex[:8]}"
         self.port = free_port()
@@ -127,7 +138,7 @@ class Stack:
 
     def env(self, **overrides: str) -> dict[str, str]:
         db = settings.DATABASES["default"]
-        venv_bin = str(Path(sys.executable).parent)
+        venv_bin = str(self.python.parent)
         return {
             **os.environ,
             "PATH": f"{venv_bin}:{os.environ.get('PATH', '')}",
@@ -155,8 +166,8 @@ class Stack:
         name = name or role
         extra = {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"} if role == "worker" else {}
         process = subprocess.Popen(
-            [str(ENTRYPOINT), role, *args],
-            cwd=ROOT,
+            [str(self.root / "bin" / "entrypoint.sh"), role, *args],
+            cwd=self.root,
             env=self.env(**extra, **env),
             stdout=(self.workdir / f"{name}.log").open("ab"),
             stderr=subprocess.STDOUT,
