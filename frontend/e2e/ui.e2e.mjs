@@ -82,6 +82,12 @@ try {
   await page.locator(`.conversation-item[data-id="${id}"]`).waitFor()
   check(true, 'the conversation is in the list')
 
+  // A conversation's URL is a link a colleague can open: a full reload lands on the same chat view.
+  await page.reload()
+  await page.locator('#chat-title code', { hasText: id }).waitFor()
+  const reasons = await page.locator('.messages li[data-type=OUTBOUND] .reason-tag').allInnerTexts()
+  check(reasons.length === 1 && reasons[0].trim() === 'após o silêncio', 'after a reload, the conversation opens from its URL, its reply saying why it was sent')
+
   check(foreign.length === 0, `no request left the origin ${foreign.join(' ')}`)
   check(errors.length === 0, `no script error in the page ${errors.join(' ')}`)
 } catch (error) {
