@@ -22,10 +22,7 @@ class ReadAccess(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not settings.API_AUTH_REQUIRED:
             return True
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return isinstance(request.auth, Token) or user.is_staff
+        return isinstance(request.auth, Token) or is_staff_session(request)
 
 
 class StaffSession(BasePermission):
