@@ -102,21 +102,21 @@ def main() -> None:
     for size in args.sizes:
         with connection.cursor() as cursor:
             fill(cursor, size, args.groups)
-        sweep_run(dispatch=lambda group: None)  # warm-up
+        sweep_run(dispatch=lambda group: None, dispatch_delivery=lambda job: None)  # warm-up
         idle = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            sweep_run(dispatch=lambda group: None)
+            sweep_run(dispatch=lambda group: None, dispatch_delivery=lambda job: None)
             idle.append((time.perf_counter() - started) * 1000)
         with connection.cursor() as cursor:
             cursor.execute("UPDATE chat_message SET received_at = received_at - interval '10 seconds' WHERE pending")
             cursor.execute("ANALYZE chat_message")
         dispatched = []
         started = time.perf_counter()
-        sweep_run(dispatch=dispatched.append)
+        sweep_run(dispatch=dispatched.append, dispatch_delivery=lambda job: None)
         due_ms = (time.perf_counter() - started) * 1000
         started = time.perf_counter()
-        sweep_run(dispatch=dispatched.append)
+        sweep_run(dispatch=dispatched.append, dispatch_delivery=lambda job: None)
         leased_ms = (time.perf_counter() - started) * 1000
         with connection.cursor() as cursor:
             cursor.execute("UPDATE chat_message SET received_at = clock_timestamp() WHERE pending")

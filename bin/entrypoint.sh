@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entrypoint of every process, in the containers and in the local run (Procfile):
 #   entrypoint.sh web     wait for the database, migrate, collectstatic, setup_periodic_tasks, gunicorn
-#   entrypoint.sh worker  celery worker (reply jobs and sweeps)
+#   entrypoint.sh worker    celery worker (reply jobs and sweeps)
+#   entrypoint.sh delivery  celery worker of the delivery queue (replies POSTed to REPLY_WEBHOOK_URL)
 #   entrypoint.sh beat    celery beat with django-celery-beat's DatabaseScheduler
 # Their container healthchecks are bin/healthcheck <role>.
 # Every setting comes from the environment (env.example lists them); python is whichever is first on PATH.
@@ -43,7 +44,7 @@ supervise() {
 [ $# -gt 0 ] && shift
 
 case "$role" in
-  web | worker | beat) secret_key_ensure ;;
+  web | worker | delivery | beat) secret_key_ensure ;;
 esac
 
 case "$role" in
@@ -69,11 +70,25 @@ case "$role" in
     ;;
   worker)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    # No --queues: the worker consumes every queue the settings declare (CELERY_TASK_QUEUES), sweeps first.
+    # Every queue the settings declare (CELERY_TASK_QUEUES), sweeps first, except the delivery role's.
+    export LIVENESS_ROLE=worker  # the liveness file its healthcheck reads (bin/healthcheck worker)
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-4}" \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
+      --exclude-queues delivery \
+      --without-gossip --without-mingle \
+      "$@"
+    ;;
+  delivery)
+    python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    # Its processes mostly wait on the receiver: more of them than cores is fine.
+    export LIVENESS_ROLE=delivery
+    supervise python -m celery -A realmate worker \
+      --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --concurrency "${DELIVERY_CONCURRENCY:-4}" \
+      --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
+      --queues delivery \
       --without-gossip --without-mingle \
       "$@"
     ;;

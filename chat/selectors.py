@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, prefetch_related_objects
 
 from chat import queries
 from chat.models import Conversation, Message
@@ -50,18 +50,22 @@ def message_cursor_read(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
 
 
 def conversation_detail(conversation: Conversation, *, before: str | None = None) -> ConversationDetail:
-    """The detail of a conversation already loaded: one query, its newest MESSAGES_PER_PAGE messages (before the
-    cursor `before`, if given). Raises ValueError for a cursor that is not one."""
+    """The detail of a conversation already loaded: its newest MESSAGES_PER_PAGE messages (before the cursor
+    `before`, if given) in one query, and the delivery state of its replies in a second one when it has replies.
+    Raises ValueError for a cursor that is not one."""
     limit = settings.MESSAGES_PER_PAGE
     key = message_cursor_read(before) if before else None
     messages = queries.conversation_messages(conversation.id, limit=limit, before=key)
+    # Only replies have a delivery (delivery.models); the serializer asks no INBOUND for one.
+    prefetch_related_objects([message for message in messages if message.type == Message.Type.OUTBOUND], "delivery")
     if len(messages) <= limit:
         return ConversationDetail(conversation, messages)
     return ConversationDetail(conversation, messages[1:], older=message_cursor(messages[1]))
 
 
 def conversation_get(*, conversation_id: uuid.UUID, before: str | None = None) -> ConversationDetail | None:
-    """One conversation with its newest messages (or those before the cursor); two queries."""
+    """One conversation with its newest messages (or those before the cursor); two queries, three when it has
+    replies."""
     conversation = Conversation.objects.filter(id=conversation_id).first()
     return None if conversation is None else conversation_detail(conversation, before=before)
 

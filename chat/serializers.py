@@ -42,6 +42,18 @@ class ConsoleEventSerializer(serializers.Serializer):
     data = serializers.DictField()
 
 
+class DeliverySerializer(serializers.Serializer):
+    """Where a reply stands with REPLY_WEBHOOK_URL (delivery.models.ReplyDelivery)."""
+
+    state = serializers.ChoiceField(
+        choices=["pending", "delivered", "failed"],
+        help_text="pending: not delivered yet (retries included); delivered: a 2xx answer; failed: given up.",
+    )
+    attempts = serializers.IntegerField(help_text="POSTs started so far.")
+    last_error = serializers.CharField(help_text="Why the last attempt did not deliver; empty once delivered.")
+    delivered_at = UTCDateTimeField(allow_null=True)
+
+
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)
@@ -54,9 +66,21 @@ class MessageSerializer(serializers.Serializer):
         help_text="OUTBOUND: why it was sent (quiet, max_wait, max_messages, closed); null for INBOUND."
     )
 
+    delivery = serializers.SerializerMethodField(
+        help_text="OUTBOUND, when reply delivery is on: its delivery state; null otherwise."
+    )
+
     @extend_schema_field(serializers.ChoiceField(choices=Message.SendReason.choices, allow_null=True))
     def get_send_reason(self, message: Message) -> str | None:
         return message.send_reason or None
+
+    @extend_schema_field(DeliverySerializer(allow_null=True))
+    def get_delivery(self, message: Message) -> dict | None:
+        # An INBOUND is never asked: it has no delivery, and asking would cost a query (only replies are prefetched).
+        if message.type != Message.Type.OUTBOUND:
+            return None
+        delivery = getattr(message, "delivery", None)
+        return None if delivery is None else DeliverySerializer(delivery).data
 
 
 class ConversationSerializer(serializers.Serializer):

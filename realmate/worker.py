@@ -2,6 +2,7 @@
 and a warning at start when it does not consume the sweep queue (then nothing would ever be answered)."""
 
 import logging
+import os
 
 from celery import bootsteps
 from celery.signals import worker_ready
@@ -23,8 +24,10 @@ class WorkerLiveness(bootsteps.StartStopStep):
         self.timer_entry = None
 
     def start(self, parent) -> None:
-        liveness_touch("worker")
-        self.timer_entry = parent.timer.call_repeatedly(1.0, liveness_touch, ("worker",), priority=10)
+        # The entrypoint names the role (worker or delivery), so each has a file of its own on a shared /tmp.
+        role = os.environ.get("LIVENESS_ROLE", "worker")
+        liveness_touch(role)
+        self.timer_entry = parent.timer.call_repeatedly(1.0, liveness_touch, (role,), priority=10)
 
     def stop(self, parent) -> None:
         if self.timer_entry is not None:
@@ -35,10 +38,10 @@ class WorkerLiveness(bootsteps.StartStopStep):
 @worker_ready.connect
 def warn_when_sweep_queue_not_consumed(sender, **kwargs) -> None:
     consumed = {queue.name for queue in sender.task_consumer.queues}
-    if settings.SWEEP_QUEUE not in consumed:
+    if settings.SWEEP_QUEUE not in consumed and consumed != {settings.DELIVERY_QUEUE}:
         logger.warning(
             "This worker does not consume the %r queue: unless another worker does, no sweep runs and no reply is "
-            "ever written. Start it without --queues (it then consumes every queue in CELERY_TASK_QUEUES).",
+            "ever written. Start it as bin/entrypoint.sh worker (every queue but the delivery role's).",
             settings.SWEEP_QUEUE,
             extra={"queues": sorted(consumed)},
         )

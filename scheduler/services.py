@@ -20,6 +20,7 @@ from chat import queries
 from chat.db import ClockTimestamp
 from chat.models import Conversation, Message, message_order_key
 from chat.parking import parked_messages_attach, parked_messages_expire
+from delivery.services import DeliveryJob, deliveries_dispatch, reply_delivery_open
 from scheduler.models import SweepHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ class SweepResult:
     attached: int
     expired: int
     dispatched: int
+    # Reply deliveries whose job was lost, dispatched again (delivery.services).
+    redelivered: int
     duration_ms: float
 
 
@@ -66,13 +69,17 @@ def dispatch_lookahead() -> timedelta:
     return 2 * timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
 
 
-def sweep_run(*, dispatch: Callable[[DueGroup], None]) -> SweepResult:
-    """One sweep: attach parked messages, expire stale ones, dispatch due groups, beat the heart."""
+def sweep_run(
+    *, dispatch: Callable[[DueGroup], None], dispatch_delivery: Callable[[DeliveryJob], None]
+) -> SweepResult:
+    """One sweep: attach parked messages, expire stale ones, dispatch due groups and lost deliveries, beat the
+    heart."""
     started = time.perf_counter()
     attached = parked_messages_attach()
     expired = parked_messages_expire()
     dispatched = reply_groups_dispatch(dispatch=dispatch)
-    result = SweepResult(attached, expired, dispatched, (time.perf_counter() - started) * 1000)
+    redelivered = deliveries_dispatch(dispatch=dispatch_delivery)
+    result = SweepResult(attached, expired, dispatched, redelivered, (time.perf_counter() - started) * 1000)
     SweepHeartbeat.objects.update_or_create(
         id=1,
         defaults={
@@ -81,7 +88,7 @@ def sweep_run(*, dispatch: Callable[[DueGroup], None]) -> SweepResult:
             "last_dispatched": result.dispatched,
         },
     )
-    if attached or expired or dispatched:
+    if attached or expired or dispatched or redelivered:
         logger.info("sweep", extra=vars(result))
     return result
 
@@ -121,12 +128,16 @@ def _dispatch_all(due: list[DueGroup], dispatch: Callable[[DueGroup], None]) -> 
             logger.exception("reply job not enqueued", extra={"conversation_id": str(group.conversation_id)})
 
 
-def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
+def reply_group_process(
+    *, conversation_id: uuid.UUID, dispatch_delivery: Callable[[DeliveryJob], None] | None = None
+) -> list[Message]:
     """Answer every due pending group of a conversation with exactly one OUTBOUND each; idempotent.
 
     Locks the conversation (FOR NO KEY UPDATE: waits for in-flight messages, which hold FOR SHARE), reads its
     pending messages, splits them into groups (message_groups_split), and answers the groups that are due: every
-    group that has ended, and the newest once it is due (open_group_reason). Each reply records why it was sent.
+    group that has ended, and the newest once it is due (open_group_reason). Each reply records why it was sent,
+    and, when reply delivery is on, its pending delivery, dispatched once the transaction commits (without
+    `dispatch_delivery`, by the sweep once the delivery's first lease runs out).
     A second run finds nothing pending and writes nothing.
     """
     rules = group_rules()
@@ -153,6 +164,8 @@ def reply_group_process(*, conversation_id: uuid.UUID) -> list[Message]:
             _reply_write(conversation, group, reason, now + timedelta(microseconds=n))
             for n, (group, reason) in enumerate(groups)
         ]
+        for reply in replies:
+            reply_delivery_open(reply, dispatch=dispatch_delivery)
         conversation.reply_lease_until = None
         update_fields = ["reply_lease_until"]
         if replies:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from chat import parking
+from delivery.tasks import reply_delivery_enqueue
 from scheduler import services
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ COUNTDOWN_MARGIN_SECONDS = 0.005
 
 @shared_task(name="scheduler.sweep", ignore_result=True)
 def sweep() -> dict:
-    return vars(services.sweep_run(dispatch=reply_job_enqueue))
+    return vars(services.sweep_run(dispatch=reply_job_enqueue, dispatch_delivery=reply_delivery_enqueue))
 
 
 @shared_task(
@@ -30,7 +31,10 @@ def sweep() -> dict:
     max_retries=5,
 )
 def reply_group_process(conversation_id: str) -> int:
-    return len(services.reply_group_process(conversation_id=uuid.UUID(conversation_id)))
+    replies = services.reply_group_process(
+        conversation_id=uuid.UUID(conversation_id), dispatch_delivery=reply_delivery_enqueue
+    )
+    return len(replies)
 
 
 @shared_task(name="scheduler.parked_messages_purge", ignore_result=True)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-ROLES = ("web", "worker", "beat")
+ROLES = ("web", "worker", "delivery", "beat")
 # Read by the image or the local run only, never passed by compose (the image sets its own values).
 NOT_FOR_COMPOSE = {
     "STATIC_ROOT",
@@ -41,7 +41,7 @@ def compose_variables(service: dict) -> set[str]:
 
 
 def test_compose_has_the_six_services(compose):
-    assert set(compose["services"]) == {"proxy", "web", "worker", "beat", "db", "redis"}
+    assert set(compose["services"]) == {"proxy", "web", "worker", "delivery", "beat", "db", "redis"}
 
 
 @pytest.mark.parametrize("service", ["proxy", "db", "redis", *ROLES])

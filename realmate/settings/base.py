@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "chat",
     "scheduler",
+    "delivery",
 ]
 
 MIDDLEWARE = [
@@ -164,6 +165,18 @@ WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
 # Django refuses bodies over this size before any view runs; keep it at the webhook's own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 
+# --- Reply delivery (delivery.services): off while REPLY_WEBHOOK_URL is empty.
+# Every OUTBOUND is POSTed there once its transaction commits, signed with REPLY_WEBHOOK_SECRET when set.
+REPLY_WEBHOOK_URL = env("REPLY_WEBHOOK_URL", default="")
+REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
+# One POST may take this long before it counts as a timeout (and is retried); below the task's soft limit.
+REPLY_WEBHOOK_TIMEOUT_SECONDS = env.float("REPLY_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Retries wait a random time up to BACKOFF x 2^(attempt - 1), capped at BACKOFF_MAX (a Retry-After asks for more).
+REPLY_DELIVERY_BACKOFF_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_SECONDS", default=2)
+REPLY_DELIVERY_BACKOFF_MAX_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_MAX_SECONDS", default=300)
+# No retry starts later than this after the reply was written: the delivery is then `failed`.
+REPLY_DELIVERY_MAX_SECONDS = env.float("REPLY_DELIVERY_MAX_SECONDS", default=24 * 3600.0)
+
 # --- Celery
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
 CELERY_RESULT_BACKEND = None
@@ -196,10 +209,14 @@ CELERY_BEAT_SCHEDULER = "scheduler.beat:DatabaseScheduler"
 # consumes every declared queue. realmate.worker warns at start when a worker does not consume the sweep queue.
 SWEEP_QUEUE = "sweep"
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE)]
+# Reply deliveries wait on another system, so they have a queue of their own, which the `delivery` role consumes
+# and the `worker` role does not (bin/entrypoint.sh): a slow receiver cannot hold the processes that write replies.
+DELIVERY_QUEUE = "delivery"
+CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERY_QUEUE)]
 CELERY_TASK_ROUTES = {
     "scheduler.sweep": {"queue": SWEEP_QUEUE},
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
+    "delivery.reply_deliver": {"queue": DELIVERY_QUEUE},
 }
 # Publishing must not hang a sweep for long when Redis is down; the lease brings the job back later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
@@ -219,5 +236,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "celery.worker.strategy": {"level": job_log_level},
         "celery.app.trace": {"level": job_log_level},
+        # httpx logs every request at INFO; delivery.services logs each delivery's outcome itself.
+        "httpx": {"level": job_log_level},
     },
 }

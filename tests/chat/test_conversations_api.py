@@ -31,6 +31,7 @@ def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, su
             "pending": True,
             "reply_id": None,
             "send_reason": None,
+            "delivery": None,
         }
     ]
 

@@ -31,7 +31,7 @@ def dispatched() -> Dispatched:
 
 def sweep(dispatched: Dispatched):
     # on_commit callbacks run at once inside the test transaction only when captured; run the sweep for real.
-    return sweep_run(dispatch=dispatched)
+    return sweep_run(dispatch=dispatched, dispatch_delivery=lambda job: None)
 
 
 def test_due_group_is_dispatched_once_while_its_lease_holds(settings, dispatched, django_capture_on_commit_callbacks):

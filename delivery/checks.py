@@ -1,0 +1,41 @@
+"""System checks of reply delivery: a URL that cannot work is an error at start, not a failed delivery later."""
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+
+@register()
+def reply_webhook_check(app_configs, **kwargs) -> list:
+    url = settings.REPLY_WEBHOOK_URL
+    if not url:
+        return []
+    problems = []
+    try:
+        URLValidator(schemes=["http", "https"])(url)
+    except ValidationError:
+        problems.append(
+            Error(
+                f"REPLY_WEBHOOK_URL is not an http(s) URL: {url!r}.",
+                hint="Set it to the receiver's address, e.g. https://chat.example.com/replies, or leave it empty.",
+                id="delivery.E001",
+            )
+        )
+    if settings.REPLY_WEBHOOK_TIMEOUT_SECONDS >= settings.CELERY_TASK_SOFT_TIME_LIMIT:
+        problems.append(
+            Error(
+                "REPLY_WEBHOOK_TIMEOUT_SECONDS must be shorter than CELERY_TASK_SOFT_TIME_LIMIT.",
+                hint="Otherwise Celery stops a slow POST before it counts as a timeout.",
+                id="delivery.E002",
+            )
+        )
+    if not settings.REPLY_WEBHOOK_SECRET:
+        problems.append(
+            Warning(
+                "REPLY_WEBHOOK_SECRET is not set: replies are POSTed without a signature.",
+                hint="Set it so the receiver can check X-Hub-Signature-256.",
+                id="delivery.W001",
+            )
+        )
+    return problems
