@@ -33,6 +33,8 @@ class Receiver:
         self.answers: list = []
         self.default = 200
         self.hold = 0.0
+        self.scripts: dict[str, list] = {}
+        self.holds: dict[str, float] = {}
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
@@ -47,18 +49,22 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                request = Received(dict(self.headers), body)
                 with receiver.lock:
-                    receiver.received.append(Received(dict(self.headers), body))
-                    answer = receiver.answers.pop(0) if receiver.answers else receiver.default
-                if receiver.hold:
-                    time.sleep(receiver.hold)
+                    receiver.received.append(request)
+                    answer, hold = receiver.answer_for(request)
+                if hold:
+                    time.sleep(hold)
                 status, headers = answer if isinstance(answer, tuple) else (answer, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:
+                    pass  # the sender gave up (a timeout) or died: what it sent is recorded all the same
 
             def log_message(self, *args) -> None:
                 pass
@@ -67,6 +73,28 @@ class Receiver:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
+
+    def script(self, conversation_id, answers: list, hold: float = 0.0) -> None:
+        """The next answers to one conversation's replies, each sent after `hold` seconds; then the default."""
+        with self.lock:
+            self.scripts[str(conversation_id)] = list(answers)
+            self.holds[str(conversation_id)] = hold
+
+    def answer_for(self, request: Received) -> tuple:
+        try:
+            conversation_id = request.json["data"]["conversation_id"]
+        except (ValueError, KeyError, TypeError):
+            conversation_id = None
+        script = self.scripts.get(conversation_id)
+        if script:
+            return script.pop(0), self.holds.get(conversation_id, 0.0)
+        if self.answers:
+            return self.answers.pop(0), self.hold
+        return self.default, self.hold
+
+    def received_for(self, conversation_id) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.json["data"]["conversation_id"] == str(conversation_id)]
 
     def stop(self) -> None:
         if self.server is not None:

@@ -85,7 +85,8 @@ class RedisServer:
 
 
 class Stack:
-    """gunicorn + N workers + M beats on a fresh database; windows and knobs come in through `env`."""
+    """gunicorn + N workers + M beats (+ K delivery workers) on a fresh database; windows and knobs come in
+    through `env`."""
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class Stack:
         env: dict[str, str] | None = None,
         workers: int = 1,
         beats: int = 1,
+        deliverers: int = 0,
         root: Path = ROOT,
         python: Path | None = None,
     ) -> None:
@@ -107,7 +109,7 @@ class Stack:
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.redis = RedisServer(self.workdir)
         self.extra_env = env or {}
-        self.worker_count, self.beat_count = workers, beats
+        self.worker_count, self.beat_count, self.deliverer_count = workers, beats, deliverers
         self.processes: dict[str, subprocess.Popen] = {}
         self.http = requests.Session()
 
@@ -121,6 +123,8 @@ class Stack:
             self.start_role("worker", f"worker{index}")
         for index in range(self.beat_count):
             self.start_role("beat", f"beat{index}")
+        for index in range(self.deliverer_count):
+            self.start_role("delivery", f"delivery{index}")
         if self.worker_count and self.beat_count:
             wait_until(self.sweeping, 90, 0.25, "sweeps running")
         return self
@@ -164,7 +168,10 @@ class Stack:
     ) -> subprocess.Popen:
         """Start `role` through the entrypoint; `args` go on to gunicorn or celery, `env` overrides the stack's."""
         name = name or role
-        extra = {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"} if role == "worker" else {}
+        extra = {
+            "worker": {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"},
+            "delivery": {"DELIVERY_HOSTNAME": f"{name}-{self.name}@%h"},
+        }.get(role, {})
         process = subprocess.Popen(
             [str(self.root / "bin" / "entrypoint.sh"), role, *args],
             cwd=self.root,

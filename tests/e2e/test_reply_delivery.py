@@ -1,0 +1,174 @@
+"""Reply delivery end to end: gunicorn, a worker, beat and a delivery worker on real Redis and PostgreSQL, POSTing
+each reply to a real HTTP receiver on 127.0.0.1 that this test scripts (tests/receiver.py). Each test scripts the
+answers for its own conversations, so a late retry of one test cannot eat another's answers."""
+
+import hashlib
+import hmac
+import signal
+import time
+import uuid
+from http import HTTPStatus
+
+import pytest
+
+from tests.e2e.conftest import SHORT_WINDOWS, started
+from tests.e2e.stack import Stack, wait_until
+from tests.receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-reply-secret"
+DELIVERY = {
+    **SHORT_WINDOWS,
+    "REPLY_WEBHOOK_SECRET": SECRET,
+    "REPLY_WEBHOOK_TIMEOUT_SECONDS": "2",
+    "REPLY_DELIVERY_BACKOFF_SECONDS": "1",
+    "REPLY_DELIVERY_BACKOFF_MAX_SECONDS": "2",
+}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(receiver):
+    yield from started(
+        Stack("delivery", env={**DELIVERY, "REPLY_WEBHOOK_URL": receiver.url}, workers=1, beats=1, deliverers=1)
+    )
+
+
+def conversation_with_burst(
+    stack, messages: int = 2, conversation_id: uuid.UUID | None = None
+) -> tuple[uuid.UUID, list[str]]:
+    """A new conversation (with the id given, e.g. one scripted on the receiver beforehand) and a burst of
+    messages in it; returns the conversation id and the message ids."""
+    conversation_id = conversation_id or uuid.uuid4()
+    timestamp = "2025-06-04T14:20:00Z"
+    created = stack.post({"type": "NEW_CONVERSATION", "timestamp": timestamp, "data": {"id": str(conversation_id)}})
+    assert created.status_code == HTTPStatus.CREATED
+    ids = [str(uuid.uuid4()) for _ in range(messages)]
+    for message_id in ids:
+        data = {"id": message_id, "content": "oi", "conversation_id": str(conversation_id)}
+        assert (
+            stack.post({"type": "NEW_MESSAGE", "timestamp": timestamp, "data": data}).status_code == HTTPStatus.ACCEPTED
+        )
+    return conversation_id, ids
+
+
+def outbound(stack, conversation_id) -> list[dict]:
+    return [m for m in stack.conversation(conversation_id)["messages"] if m["type"] == "OUTBOUND"]
+
+
+def settled_reply(stack, conversation_id, timeout: float = 30) -> dict:
+    """The conversation's one reply once its delivery is delivered or failed."""
+
+    def settled():
+        replies = outbound(stack, conversation_id)
+        if replies and replies[0]["delivery"] and replies[0]["delivery"]["state"] != "pending":
+            return replies
+        return None
+
+    [reply] = wait_until(settled, timeout, 0.2, "delivery settled")
+    return reply
+
+
+def signed(request) -> bool:
+    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(request.headers["X-Hub-Signature-256"], expected)
+
+
+def test_a_burst_is_delivered_once_signed_with_its_reply_and_answered_ids(stack, receiver):
+    conversation_id, ids = conversation_with_burst(stack, messages=3)
+
+    reply = settled_reply(stack, conversation_id)
+    time.sleep(2)  # room for a duplicate to show up, were there one
+
+    [request] = receiver.received_for(conversation_id)
+    assert signed(request)
+    assert request.headers["Idempotency-Key"] == reply["id"]
+    assert request.json["type"] == "OUTBOUND_MESSAGE"
+    assert request.json["data"] == {
+        "id": reply["id"],
+        "conversation_id": str(conversation_id),
+        "content": reply["content"],
+        "answers": ids,
+    }
+    assert reply["delivery"]["state"] == "delivered"
+    assert reply["delivery"]["attempts"] == 1
+    assert reply["delivery"]["delivered_at"] is not None
+
+
+def test_three_server_errors_then_success_is_delivered_on_the_fourth_attempt(stack, receiver):
+    conversation_id = uuid.uuid4()
+    receiver.script(conversation_id, [500, 500, 500])
+    conversation_with_burst(stack, conversation_id=conversation_id)
+
+    reply = settled_reply(stack, conversation_id)
+
+    assert reply["delivery"]["state"] == "delivered"
+    assert reply["delivery"]["attempts"] == 4
+    requests = receiver.received_for(conversation_id)
+    assert len(requests) == 4
+    assert {r.headers["Idempotency-Key"] for r in requests} == {reply["id"]}
+    assert [r.headers["X-Delivery-Attempt"] for r in requests] == ["1", "2", "3", "4"]
+
+
+def test_a_client_error_fails_the_delivery_without_retry(stack, receiver):
+    conversation_id = uuid.uuid4()
+    receiver.script(conversation_id, [400])
+    conversation_with_burst(stack, conversation_id=conversation_id)
+
+    reply = settled_reply(stack, conversation_id)
+    time.sleep(3)  # longer than the backoff's cap: a retry would have come
+
+    assert reply["delivery"]["state"] == "failed"
+    assert reply["delivery"]["attempts"] == 1
+    assert reply["delivery"]["last_error"].startswith("HTTP 400")
+    assert len(receiver.received_for(conversation_id)) == 1
+
+
+def test_a_receiver_down_for_20_seconds_gets_the_reply_once_it_returns(stack, receiver):
+    receiver.stop()
+    try:
+        conversation_id, _ = conversation_with_burst(stack)
+        wait_until(lambda: outbound(stack, conversation_id), 15, 0.2, "reply written")
+        time.sleep(20)
+        [reply] = outbound(stack, conversation_id)
+        assert reply["delivery"]["state"] == "pending"
+        assert reply["delivery"]["attempts"] >= 3
+        assert "ConnectError" in reply["delivery"]["last_error"]
+    finally:
+        receiver.start()
+    back_at = time.monotonic()
+
+    reply = settled_reply(stack, conversation_id)
+
+    assert reply["delivery"]["state"] == "delivered"
+    [request] = receiver.received_for(conversation_id)
+    # The backoff is capped at 2 s (full jitter), plus a job's start and a request.
+    assert request.at - back_at < 6
+
+
+def test_a_delivery_worker_killed_mid_post_still_delivers_every_reply(stack, receiver):
+    conversations = [uuid.uuid4() for _ in range(4)]
+    for conversation_id in conversations:
+        # The first POST of each is held (1.5 s, under the 2 s timeout) long enough for the worker to die during it.
+        receiver.script(conversation_id, [200], hold=1.5)
+    for conversation_id in conversations:
+        conversation_with_burst(stack, messages=1, conversation_id=conversation_id)
+    wait_until(lambda: receiver.received_for(conversations[0]), 15, 0.1, "a POST in flight")
+
+    stack.stop_role("delivery0", signal.SIGKILL)
+    stack.start_role("delivery", "delivery1")
+
+    replies = [settled_reply(stack, conversation_id, timeout=40) for conversation_id in conversations]
+    assert {reply["delivery"]["state"] for reply in replies} == {"delivered"}
+    requests = [r for conversation_id in conversations for r in receiver.received_for(conversation_id)]
+    # At least once: a POST cut short may be repeated, always with its reply's id as the idempotency key.
+    assert {r.json["data"]["id"] for r in requests} == {reply["id"] for reply in replies}
+    assert all(r.headers["Idempotency-Key"] == r.json["data"]["id"] for r in requests)
+    assert len(requests) >= len(replies)
