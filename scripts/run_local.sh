@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local run: the same three processes as docker compose (web, worker, beat), started through the same
+# The local run: the same four processes as docker compose (web, worker, delivery, beat), started through the same
 # bin/entrypoint.sh by honcho (Procfile), against the local PostgreSQL and Redis. Ctrl-C stops them all.
 #
 # Settings, first match wins: the shell's environment; the local defaults below; then .env (optional).

@@ -2,6 +2,8 @@
 
 import hashlib
 import hmac
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from delivery.client import retry_after_seconds
 from delivery.models import ReplyDelivery
 from delivery.services import DeliveryJob, deliveries_dispatch, deliveries_retry, reply_deliver
 from scheduler.services import reply_group_process
+from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, run_in_parallel
 from tests.receiver import Receiver
@@ -290,3 +293,33 @@ def test_a_reply_webhook_url_that_cannot_work_stops_the_start(settings, url):
     settings.REPLY_WEBHOOK_URL = url
     with pytest.raises(SystemCheckError, match="delivery.E001"):
         call_command("check")
+
+
+@pytest.fixture
+def example_receiver():
+    """scripts/reply_receiver.py, the receiver INSTRUCTIONS.md shows, as a real process."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "scripts/reply_receiver.py", "--port", str(port), "--bind", "127.0.0.1", "--secret", SECRET],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout.readline().startswith("listening")
+    yield f"http://127.0.0.1:{port}/replies", process
+    process.kill()
+    process.wait()
+
+
+def test_the_documented_example_receiver_accepts_a_signed_reply_and_refuses_a_forged_one(
+    delivery_on, example_receiver, django_capture_on_commit_callbacks
+):
+    url, process = example_receiver
+    delivery_on.REPLY_WEBHOOK_URL = url
+    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    assert reply_deliver(job).state == ReplyDelivery.State.DELIVERED
+    assert process.stdout.readline().startswith(f"reply {reply.id} to conversation {reply.conversation_id}")
+
+    delivery_on.REPLY_WEBHOOK_SECRET = "another secret"
+    forged, forged_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    assert reply_deliver(forged_job).state == ReplyDelivery.State.FAILED
+    assert delivery_of(forged).last_error == "HTTP 401: bad signature"

@@ -101,3 +101,23 @@ it('says why each reply was sent', async () => {
   expect(tags[0].text()).toBe('espera máxima atingida')
   wrapper.unmount()
 })
+
+it('shows each reply\'s delivery state, with attempts and the last error', async () => {
+  const now = new Date().toISOString()
+  const reply = (id, delivery) => ({ id, type: 'OUTBOUND', content: 'Mensagens recebidas:\n', timestamp: now, received_at: now, pending: false, reply_id: null, send_reason: 'quiet', delivery })
+  const messages = [
+    reply('r1', { state: 'delivered', attempts: 1, last_error: '', delivered_at: now }),
+    reply('r2', { state: 'pending', attempts: 3, last_error: 'HTTP 503: busy', delivered_at: null }),
+    reply('r3', null),
+  ]
+  stubFetch({ [`/conversations/${ID}/`]: { body: conversation({ messages }) } })
+  const wrapper = mount(ConversationView, { props: { id: ID, windowSeconds: 5 } })
+  await flush()
+
+  const tags = wrapper.findAll('.delivery-tag')
+  expect(tags.map((t) => t.attributes('data-delivery'))).toEqual(['delivered', 'pending'])
+  expect(tags[0].text()).toBe('entregue')
+  expect(tags[1].text()).toBe('entrega pendente (3×)')
+  expect(tags[1].attributes('title')).toBe('3 tentativas; último erro: HTTP 503: busy')
+  wrapper.unmount()
+})
