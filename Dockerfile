@@ -13,6 +13,7 @@ RUN npm run build
 FROM python:3.11-slim AS app
 
 # SECRET_KEY_FILE: where the entrypoint keeps a generated key when SECRET_KEY is unset (a volume in compose).
+# PROMETHEUS_MULTIPROC_DIR: every process's metrics files, in the same volume, so web's /metrics sees all roles.
 # The static files are collected below, at build time, so the web role does not collect them again at start.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -22,6 +23,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STATIC_ROOT=/app/staticfiles \
     COLLECTSTATIC_ON_START=false \
     SECRET_KEY_FILE=/var/lib/realmate/secret_key \
+    PROMETHEUS_MULTIPROC_DIR=/var/lib/realmate/metrics \
     PORT=8000
 
 WORKDIR /app
@@ -38,11 +40,13 @@ COPY --chown=root:root bin bin
 COPY --chown=root:root realmate realmate
 COPY --chown=root:root chat chat
 COPY --chown=root:root scheduler scheduler
+COPY --chown=root:root delivery delivery
 COPY --chown=root:root --from=frontend /frontend/dist frontend/dist
 
-# A throwaway key: production settings refuse to load without a real one, and collectstatic never uses it.
+# A throwaway key: production settings refuse to load without a real one, and collectstatic never uses it. No
+# metrics files: they would seed the appdata volume.
 RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" ALLOWED_HOSTS=build \
-    python manage.py collectstatic --noinput --verbosity 0
+    env -u PROMETHEUS_MULTIPROC_DIR python manage.py collectstatic --noinput --verbosity 0
 
 RUN useradd --create-home --uid 10001 app && install -d -o app -g app -m 700 /var/lib/realmate
 USER app

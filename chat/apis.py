@@ -1,6 +1,7 @@
 """HTTP views of the chat app: validate with a serializer, call one service, render the result."""
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from http import HTTPStatus
@@ -34,6 +35,7 @@ from chat.serializers import (
 )
 from chat.services import MessageReceipt
 from chat.webhook import signature_for, webhook_body_read, webhook_origin_check
+from realmate import metrics
 from realmate.access import StaffSession, is_staff_session
 
 # One entry per event type: the serializer of its `data`, the service it calls, and its success status.
@@ -51,6 +53,15 @@ class WebhookApi(APIView):
     # Its guard is the HMAC signature (WEBHOOK_SECRET), not a session: no CSRF, whoever the browser is.
     authentication_classes = []
     permission_classes = [AllowAny]
+    # What the metrics call the request until its envelope is read: a body that is no event at all.
+    event_type = "unknown"
+
+    def dispatch(self, request, *args, **kwargs):
+        started = time.perf_counter()
+        response = super().dispatch(request, *args, **kwargs)
+        metrics.WEBHOOK_SECONDS.labels(self.event_type).observe(time.perf_counter() - started)
+        metrics.WEBHOOK_REQUESTS.labels(self.event_type, webhook_outcome(response)).inc()
+        return response
 
     @extend_schema(**WEBHOOK_SCHEMA)
     def post(self, request: Request) -> Response:
@@ -67,6 +78,7 @@ class WebhookApi(APIView):
                 f"Unknown event type {event_type!r}; expected one of {', '.join(WEBHOOK_EVENTS)}.",
                 errors={"type": [f"Unknown event type {event_type!r}."]},
             )
+        self.event_type = event_type
         data_serializer_class, service, success_status = WEBHOOK_EVENTS[event_type]
         data = data_serializer_class(data=envelope.validated_data["data"])
         if not data.is_valid():
@@ -77,6 +89,17 @@ class WebhookApi(APIView):
             status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
             return Response(MessageReceiptSerializer(result).data, status=status)
         return Response(ConversationDetailSerializer(result).data, status=success_status)
+
+
+def webhook_outcome(response) -> str:
+    """A bounded label: a receipt's outcome, `created` or `closed` for the conversation events, or the error's
+    stable code."""
+    data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+    if response.status_code >= HTTPStatus.BAD_REQUEST:
+        return data.get("code", "error")
+    if "outcome" in data:
+        return data["outcome"]
+    return "created" if response.status_code == HTTPStatus.CREATED else "closed"
 
 
 class ConversationDetailApi(APIView):

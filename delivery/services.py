@@ -31,6 +31,7 @@ from chat.models import MESSAGE_ORDER, Message
 from chat.webhook import signature_for
 from delivery import client
 from delivery.models import ReplyDelivery
+from realmate import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def _attempt_record(message_id: uuid.UUID, attempt_token: uuid.UUID, answer: cli
         if answer.delivered:
             # Recorded even when another job holds the lease by now: the receiver has the reply.
             _settle(delivery, ReplyDelivery.State.DELIVERED, "", delivered_at=ClockTimestamp())
+            metrics.DELIVERY_ATTEMPTS.labels("delivered").inc()
             logger.info("reply delivered", extra={**log, "attempts": delivery.attempts})
             return AttemptResult(state=delivery.state)
         if delivery.lease_token != attempt_token:
@@ -218,12 +220,14 @@ def _attempt_record(message_id: uuid.UUID, attempt_token: uuid.UUID, answer: cli
         if not answer.retryable or now + timedelta(seconds=wait) > delivery.give_up_at:
             reason = answer.error if not answer.retryable else f"{answer.error} (gave up: past give_up_at)"
             _settle(delivery, ReplyDelivery.State.FAILED, reason[:500])
+            metrics.DELIVERY_ATTEMPTS.labels("failed").inc()
             logger.warning("reply delivery failed", extra={**log, "attempts": delivery.attempts, "error": reason})
             return AttemptResult(state=delivery.state)
         delivery.last_error = answer.error
         delivery.lease_token = uuid.uuid4()
         delivery.lease_until = now + _lease(wait)
         delivery.save(update_fields=["last_error", "lease_token", "lease_until"])
+    metrics.DELIVERY_ATTEMPTS.labels("retry").inc()
     logger.info("reply delivery retried", extra={**log, "attempts": delivery.attempts, "error": answer.error})
     job = DeliveryJob(message_id, delivery.lease_token)
     # A wait longer than the backoff's cap (a Retry-After asked for it) is left to the sweep: a Celery job held

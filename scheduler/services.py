@@ -21,6 +21,7 @@ from chat.db import ClockTimestamp
 from chat.models import Conversation, Message, message_order_key
 from chat.parking import parked_messages_attach, parked_messages_expire
 from delivery.services import DeliveryJob, deliveries_dispatch, reply_delivery_open
+from realmate import metrics
 from scheduler.models import SweepHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -69,9 +70,7 @@ def dispatch_lookahead() -> timedelta:
     return 2 * timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
 
 
-def sweep_run(
-    *, dispatch: Callable[[DueGroup], None], dispatch_delivery: Callable[[DeliveryJob], None]
-) -> SweepResult:
+def sweep_run(*, dispatch: Callable[[DueGroup], None], dispatch_delivery: Callable[[DeliveryJob], None]) -> SweepResult:
     """One sweep: attach parked messages, expire stale ones, dispatch due groups and lost deliveries, beat the
     heart."""
     started = time.perf_counter()
@@ -88,6 +87,8 @@ def sweep_run(
             "last_dispatched": result.dispatched,
         },
     )
+    metrics.SWEEP_SECONDS.observe(result.duration_ms / 1000)
+    metrics.SWEEP_GROUPS_DISPATCHED.inc(dispatched)
     if attached or expired or dispatched or redelivered:
         logger.info("sweep", extra=vars(result))
     return result
@@ -230,6 +231,8 @@ def _reply_write(conversation: Conversation, group: list[Message], reason: str, 
     )
     answered_ids = [message.id for message in group]
     Message.objects.filter(id__in=answered_ids).update(pending=False, reply=reply)
+    lag = (generated_at - max(message.received_at for message in group)).total_seconds()
+    transaction.on_commit(lambda: _reply_metrics(reason, lag, len(group)))
     logger.info(
         "reply written",
         extra={
@@ -240,3 +243,10 @@ def _reply_write(conversation: Conversation, group: list[Message], reason: str, 
         },
     )
     return reply
+
+
+def _reply_metrics(reason: str, lag_seconds: float, messages: int) -> None:
+    """Counted once the reply is committed: a job that rolls back answered nobody."""
+    metrics.REPLIES.labels(reason).inc()
+    metrics.REPLY_LAG_SECONDS.observe(lag_seconds)
+    metrics.REPLY_MESSAGES.observe(messages)

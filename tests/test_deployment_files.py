@@ -127,7 +127,15 @@ def test_dockerfile_is_slim_non_root_and_uses_the_entrypoint(dockerfile):
 def test_dockerfile_copies_only_what_runs_read_only_and_makes_no_chown_layer(dockerfile):
     app_stage = dockerfile[dockerfile.index("AS app") : dockerfile.index("AS proxy")]
     copied = re.findall(r"^COPY --chown=root:root (?:--from=\w+ )?(.+) \S+$", app_stage, re.MULTILINE)
-    assert copied == ["manage.py gunicorn.conf.py", "bin", "realmate", "chat", "scheduler", "/frontend/dist"]
+    assert copied == [
+        "manage.py gunicorn.conf.py",
+        "bin",
+        "realmate",
+        "chat",
+        "scheduler",
+        "delivery",
+        "/frontend/dist",
+    ]
     assert "chown -R" not in dockerfile
     assert "install -d -o app -g app -m 700 /var/lib/realmate" in dockerfile
     assert "SECRET_KEY_FILE=/var/lib/realmate/secret_key" in dockerfile

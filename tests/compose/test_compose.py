@@ -21,7 +21,7 @@ from tests.e2e.stack import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.compose
 
-SERVICES = {"proxy", "db", "redis", "web", "worker", "beat"}
+SERVICES = {"proxy", "db", "redis", "web", "worker", "delivery", "beat"}
 WEB_CONCURRENCY = 2  # gunicorn's workers in the web container (bin/entrypoint.sh's default)
 SHELL_VARIABLES = {"PATH", "HOME", "USER", "LANG", "TMPDIR"}
 # The defaults of env.example: replies come 5 s after the last message of a burst.

@@ -149,6 +149,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "realmate.settings.production",
             "SECRET_KEY": secrets.token_urlsafe(50),
             "HEALTH_FILE_DIR": str(self.workdir),
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "metrics"),
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{self.db_name}",
             "CELERY_BROKER_URL": self.redis.url,

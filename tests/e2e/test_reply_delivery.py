@@ -10,6 +10,7 @@ import uuid
 from http import HTTPStatus
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import SHORT_WINDOWS, started
 from tests.e2e.stack import Stack, wait_until
@@ -76,6 +77,17 @@ def settled_reply(stack, conversation_id, timeout: float = 30) -> dict:
     return reply
 
 
+def delivery_attempts(stack) -> dict[str, float]:
+    """realmate_reply_delivery_attempts_total by outcome, scraped from /metrics (all processes added up)."""
+    text = stack.http.get(f"{stack.base_url}/metrics", timeout=10).text
+    counts = {"delivered": 0.0, "retry": 0.0, "failed": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "realmate_reply_delivery_attempts_total":
+                counts[sample.labels["outcome"]] = sample.value
+    return counts
+
+
 def signed(request) -> bool:
     expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(request.headers["X-Hub-Signature-256"], expected)
@@ -105,6 +117,7 @@ def test_a_burst_is_delivered_once_signed_with_its_reply_and_answered_ids(stack,
 def test_three_server_errors_then_success_is_delivered_on_the_fourth_attempt(stack, receiver):
     conversation_id = uuid.uuid4()
     receiver.script(conversation_id, [500, 500, 500])
+    attempts_before = delivery_attempts(stack)
     conversation_with_burst(stack, conversation_id=conversation_id)
 
     reply = settled_reply(stack, conversation_id)
@@ -115,6 +128,9 @@ def test_three_server_errors_then_success_is_delivered_on_the_fourth_attempt(sta
     assert len(requests) == 4
     assert {r.headers["Idempotency-Key"] for r in requests} == {reply["id"]}
     assert [r.headers["X-Delivery-Attempt"] for r in requests] == ["1", "2", "3", "4"]
+    attempts = delivery_attempts(stack)
+    assert attempts["retry"] - attempts_before["retry"] == 3
+    assert attempts["delivered"] - attempts_before["delivered"] == 1
 
 
 def test_a_client_error_fails_the_delivery_without_retry(stack, receiver):

@@ -17,7 +17,7 @@ from tests.helpers import new_conversation
 
 pytestmark = pytest.mark.django_db
 SECRET = "console-test-secret"
-READS = ["/conversations/", "/api/config/"]
+READS = ["/conversations/", "/api/config/", "/metrics"]
 
 
 @pytest.fixture

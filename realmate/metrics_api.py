@@ -1,0 +1,39 @@
+"""GET /metrics: the Prometheus text format, behind the same switch as the read API (realmate.access.ReadAccess:
+open unless API_AUTH_REQUIRED; then a token, e.g. Prometheus' `authorization: {type: Token, credentials: ...}`)."""
+
+import os
+
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from realmate.metrics import DatabaseCollector
+
+
+class PrometheusTextRenderer(BaseRenderer):
+    """Lets a scraper that accepts only text/plain through content negotiation; errors still render as JSON."""
+
+    media_type = "text/plain"
+    format = "txt"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        return JSONRenderer().render(data)
+
+
+class MetricsApi(APIView):
+    renderer_classes = [JSONRenderer, PrometheusTextRenderer]
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> HttpResponse:
+        database = CollectorRegistry(auto_describe=True)
+        database.register(DatabaseCollector())
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Every process's files, the dead ones' included: counters keep counting across restarts.
+            processes = CollectorRegistry()
+            multiprocess.MultiProcessCollector(processes)
+        else:
+            processes = REGISTRY  # one process (tests, a shell): its own counters
+        return HttpResponse(generate_latest(processes) + generate_latest(database), content_type=CONTENT_TYPE_LATEST)
