@@ -135,6 +135,8 @@ class ServiceConfigApi(APIView):
                 "group_window_seconds": serializers.FloatField(),
                 "orphan_ttl_seconds": serializers.FloatField(),
                 "sweep_interval_seconds": serializers.FloatField(),
+                "max_group_wait_seconds": serializers.FloatField(),
+                "max_group_messages": serializers.IntegerField(),
             },
         ),
     )
@@ -144,6 +146,8 @@ class ServiceConfigApi(APIView):
                 "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
                 "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
                 "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
+                "max_group_wait_seconds": settings.MAX_GROUP_WAIT_SECONDS,
+                "max_group_messages": settings.MAX_GROUP_MESSAGES,
             }
         )
 

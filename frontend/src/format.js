@@ -10,10 +10,14 @@ export function formatDateTime(iso) {
 
 export const shortId = (id) => id.slice(0, 8)
 
-// Seconds until the pending group is answered: the window counts from the newest pending arrival.
-export function secondsUntilReply(messages, windowSeconds, now = Date.now()) {
+// Seconds until the pending group is answered: the window counts from the newest pending arrival, unless a cap
+// of /api/config/ comes first (the oldest pending message has waited maxWaitSeconds, or maxMessages are waiting).
+export function secondsUntilReply(messages, windowSeconds, now = Date.now(), { maxWaitSeconds, maxMessages } = {}) {
   const pending = messages.filter((m) => m.type === 'INBOUND' && m.pending)
   if (!pending.length) return null
-  const newest = Math.max(...pending.map((m) => Date.parse(m.received_at)))
-  return Math.max(0, (newest + windowSeconds * 1000 - now) / 1000)
+  if (maxMessages && pending.length >= maxMessages) return 0
+  const arrivals = pending.map((m) => Date.parse(m.received_at))
+  let due = Math.max(...arrivals) + windowSeconds * 1000
+  if (maxWaitSeconds) due = Math.min(due, Math.min(...arrivals) + maxWaitSeconds * 1000)
+  return Math.max(0, (due - now) / 1000)
 }

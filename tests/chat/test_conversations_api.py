@@ -207,4 +207,6 @@ def test_config_reports_the_timing_rules(api, settings):
         "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
         "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
         "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
+        "max_group_wait_seconds": settings.MAX_GROUP_WAIT_SECONDS,
+        "max_group_messages": settings.MAX_GROUP_MESSAGES,
     }

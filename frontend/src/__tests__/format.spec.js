@@ -19,6 +19,15 @@ describe('secondsUntilReply', () => {
     expect(secondsUntilReply(messages, 5, at('2026-01-01T00:01:00Z'))).toBe(0)
   })
 
+  it('comes sooner when the oldest pending message reaches the wait cap', () => {
+    const caps = { maxWaitSeconds: 3, maxMessages: 50 }
+    expect(secondsUntilReply(messages, 5, at('2026-01-01T00:00:12Z'), caps)).toBe(1)
+  })
+
+  it('is zero once the pending messages fill the group', () => {
+    expect(secondsUntilReply(messages, 5, at('2026-01-01T00:00:12Z'), { maxMessages: 2 })).toBe(0)
+  })
+
   it('is null when nothing waits', () => {
     expect(secondsUntilReply(messages.slice(0, 1), 5)).toBeNull()
   })
