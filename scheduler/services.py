@@ -44,6 +44,8 @@ class DueGroup:
     conversation_id: uuid.UUID
     # Seconds until the group's window closes; the job is dispatched with this countdown.
     due_in: float
+    # Seconds the conversation stays leased to this job (no other is dispatched meanwhile).
+    lease_seconds: float
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,8 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
     rules = group_rules()
     with transaction.atomic():
         due = [
-            DueGroup(conversation_id, due_in)
-            for conversation_id, due_in in queries.due_groups_lease(
+            DueGroup(*row)
+            for row in queries.due_groups_lease(
                 window=rules.window,
                 max_wait=rules.max_wait,
                 max_messages=rules.max_messages,
@@ -168,7 +170,8 @@ def reply_group_process(
         for reply in replies:
             reply_delivery_open(reply, dispatch=dispatch_delivery)
         conversation.reply_lease_until = None
-        update_fields = ["reply_lease_until"]
+        conversation.reply_dispatches = 0
+        update_fields = ["reply_lease_until", "reply_dispatches"]
         if replies:
             conversation.updated_at = now
             update_fields.append("updated_at")

@@ -5,7 +5,6 @@ import math
 import uuid
 
 from celery import shared_task
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from chat import parking
@@ -52,10 +51,10 @@ def reply_job_countdown(group: services.DueGroup) -> float | None:
 
 def reply_job_enqueue(group: services.DueGroup) -> None:
     """How a sweep dispatches a due group: a reply job, held back until the group's window closes. It expires
-    after two leases: by then the lease has run out and a later sweep has dispatched the group again."""
+    after twice its lease: by then the lease has run out and a later sweep has dispatched the group again."""
     logger.debug("reply job enqueued", extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in})
     reply_group_process.apply_async(
         args=[str(group.conversation_id)],
         countdown=reply_job_countdown(group),
-        expires=settings.REPLY_LEASE_SECONDS * 2,
+        expires=group.lease_seconds * 2,
     )

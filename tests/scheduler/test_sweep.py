@@ -8,7 +8,7 @@ import pytest
 from chat.models import Conversation, Message, PendingMessage
 from chat.parking import parked_messages_purge
 from scheduler.models import SweepHeartbeat
-from scheduler.services import DueGroup, reply_groups_dispatch, sweep_run
+from scheduler.services import DueGroup, reply_group_process, reply_groups_dispatch, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
 from tests.helpers import age_rows, run_in_parallel
 
@@ -44,7 +44,7 @@ def test_due_group_is_dispatched_once_while_its_lease_holds(settings, dispatched
         second = sweep(dispatched)
 
     assert (first.dispatched, second.dispatched) == (1, 0)
-    assert dispatched == [DueGroup(message.conversation_id, 0.0)]
+    assert [(group.conversation_id, group.due_in) for group in dispatched] == [(message.conversation_id, 0.0)]
 
 
 def test_group_is_dispatched_again_when_its_lease_ran_out(settings, dispatched, django_capture_on_commit_callbacks):
@@ -58,6 +58,30 @@ def test_group_is_dispatched_again_when_its_lease_ran_out(settings, dispatched, 
         sweep(dispatched)
 
     assert len(dispatched) == 2
+
+
+def test_each_lease_that_lapses_before_its_job_ran_doubles_and_a_job_resets_it(
+    settings, dispatched, django_capture_on_commit_callbacks
+):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    conversation = Conversation.objects.filter(id=message.conversation_id)
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep(dispatched)
+        conversation.update(reply_lease_until=EXAMPLE_TIME)  # the lease lapses, the job still queued
+    first = settings.REPLY_LEASE_SECONDS + 2 * settings.SWEEP_INTERVAL_SECONDS  # the lease and the lookahead
+
+    assert [round(group.lease_seconds) for group in dispatched] == [round(first), round(2 * first), round(4 * first)]
+
+    reply_group_process(conversation_id=message.conversation_id)
+    MessageFactory(conversation=message.conversation)
+    age_rows(
+        Message, Message.objects.filter(pending=True).values_list("id", flat=True), settings.GROUP_WINDOW_SECONDS + 1
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+    assert round(dispatched[-1].lease_seconds) == round(first)
 
 
 def test_group_due_before_the_next_sweep_is_dispatched_with_a_countdown(
@@ -93,7 +117,7 @@ def test_closed_conversation_with_pending_group_is_dispatched_at_once(dispatched
     with django_capture_on_commit_callbacks(execute=True):
         sweep(dispatched)
 
-    assert dispatched == [DueGroup(message.conversation_id, 0.0)]
+    assert [(group.conversation_id, group.due_in) for group in dispatched] == [(message.conversation_id, 0.0)]
 
 
 def test_answered_messages_are_not_dispatched(settings, dispatched, django_capture_on_commit_callbacks):
