@@ -1,12 +1,14 @@
 """Capacity benchmark: the figures behind the scaling guide in docs/operations.md.
 
     python bench/capacity_bench.py [--part webhook|workers|soak|all] [--conversations 10000] [--soak-seconds 120]
+                                   [--against GIT_REF]
 
 webhook  gunicorn with 1 and then 2 sync workers (alternating at each step), wrk posting NEW_MESSAGE at rising
          concurrency (1 ... 128 connections) until p99 passes 250 ms, the latency Meta-compatible providers
          ask of a webhook receiver; prints each step, and the highest rate under 250 ms per web process.
 workers  10,000 groups (one message each) fall due within one second; a Celery worker with 1, 2 and 4 processes
          (and beat) answers them; prints replies written per second (first to last reply, database clock).
+         With --against, GIT_REF's code (exported with a virtualenv of its own) runs each step too, alternating.
 soak     the real stack at the true windows (5 s / 6 s, sweep 1 s, worker concurrency 4): 10,000 conversations
          opened evenly over 120 s, each with a burst of 1-3 messages 1 s apart; prints the reply lag
          (p50/p99/max: newest answered arrival -> reply written, database clock) and checks every burst got
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=10000)
     parser.add_argument("--soak-seconds", type=float, default=120)
     parser.add_argument("--step-seconds", type=int, default=4, help="wrk duration of each webhook step")
+    parser.add_argument("--against", metavar="GIT_REF", help="workers part: also run this commit's code")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.test")
     import django
@@ -104,42 +107,56 @@ def webhook_capacity(args: argparse.Namespace) -> None:
 
 # --- (b) replies written per second by 1, 2, 4 worker processes
 def worker_capacity(args: argparse.Namespace) -> None:
+    from bench.webhook_bench import Tree
+
+    trees = [("this checkout", ROOT, Path(sys.executable))]
+    if args.against:
+        other = Tree.from_git(args.against, port=0)
+        trees.append((other.label, other.root, other.python))
+    print(f"\n(b) workers: {args.conversations} groups of one message, all due within one second\n")
+    print("| code | worker processes | replies | seconds, first to last reply | replies/s | vs 1 process |")
+    print("|---|---:|---:|---:|---:|---:|")
+    base = {}
+    for step, processes in enumerate((1, 2, 4)):
+        for label, root, python in trees if step % 2 == 0 else trees[::-1]:
+            replies, seconds = drain(args.conversations, processes, root, python)
+            rate = replies / seconds
+            base.setdefault(label, rate)
+            cells = [label, processes, replies, f"{seconds:.1f}", f"{rate:.0f}", f"{rate / base[label]:.2f}x"]
+            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+
+
+def drain(groups: int, processes: int, root: Path, python: Path) -> tuple[int, float]:
+    """`groups` due groups answered by a worker of `processes` processes (the code at `root`): the replies
+    written, and the seconds from the first to the last."""
     from tests.e2e.stack import Stack, wait_until
 
-    print(f"\n(b) workers: {args.conversations} groups of one message, all due within one second\n")
-    print("| worker processes | replies | seconds, first to last reply | replies/s | vs 1 process |")
-    print("|---:|---:|---:|---:|---:|")
-    base = None
-    for processes in (1, 2, 4):
-        stack = Stack(
-            "capacity", env={"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "WARNING"}, workers=0, beats=0
+    env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "WARNING"}
+    stack = Stack("capacity", env=env, workers=0, beats=0, root=root, python=python)
+    stack.start()
+    try:
+        # Arrivals 5-6 s ago: every group is due at once, the way a burst of traffic leaves them.
+        stack.sql(
+            f"""WITH c AS (
+                    INSERT INTO chat_conversation (id, status, created_at, updated_at)
+                    SELECT gen_random_uuid(), 'OPEN', now(), now() FROM generate_series(1, {groups})
+                    RETURNING id)
+                INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+                SELECT gen_random_uuid(), c.id, 'INBOUND', 'oi', now(),
+                       clock_timestamp() - interval '5 seconds' - random() * interval '1 second', true
+                FROM c"""
         )
-        stack.start()
-        try:
-            # Arrivals 5-6 s ago: every group is due at once, the way a burst of traffic leaves them.
-            stack.sql(
-                f"""WITH c AS (
-                        INSERT INTO chat_conversation (id, status, created_at, updated_at)
-                        SELECT gen_random_uuid(), 'OPEN', now(), now() FROM generate_series(1, {args.conversations})
-                        RETURNING id)
-                    INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
-                    SELECT gen_random_uuid(), c.id, 'INBOUND', 'oi', now(),
-                           clock_timestamp() - interval '5 seconds' - random() * interval '1 second', true
-                    FROM c"""
-            )
-            stack.sql("ANALYZE")
-            stack.start_role("worker", "worker0")
-            stack.start_role("beat", "beat0")
-            wait_until(partial(nothing_pending, stack), timeout=900, interval=1, what="every group answered")
-            [(replies, seconds)] = stack.sql(
-                """SELECT count(*), extract(epoch FROM max(timestamp) - min(timestamp))
-                   FROM chat_message WHERE type = 'OUTBOUND'"""
-            )
-        finally:
-            stack.stop()
-        rate = replies / float(seconds)
-        base = base or rate
-        print(f"| {processes} | {replies} | {float(seconds):.1f} | {rate:.0f} | {rate / base:.2f}x |", flush=True)
+        stack.sql("ANALYZE")
+        stack.start_role("worker", "worker0")
+        stack.start_role("beat", "beat0")
+        wait_until(partial(nothing_pending, stack), timeout=1200, interval=1, what="every group answered")
+        [(replies, seconds)] = stack.sql(
+            """SELECT count(*), extract(epoch FROM max(timestamp) - min(timestamp))
+               FROM chat_message WHERE type = 'OUTBOUND'"""
+        )
+    finally:
+        stack.stop()
+    return replies, float(seconds)
 
 
 # --- (c) a soak at the true windows

@@ -140,7 +140,13 @@ MAX_LEASE_DOUBLINGS = 5
 
 
 def due_groups_lease(
-    *, window: timedelta, max_wait: timedelta, max_messages: int, lookahead: timedelta, lease: timedelta
+    *,
+    window: timedelta,
+    max_wait: timedelta,
+    max_messages: int,
+    lookahead: timedelta,
+    lease: timedelta,
+    lapsed: bool = True,
 ) -> list[tuple[uuid.UUID, float, float]]:
     """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
     returns (conversation id, seconds until the group is due, seconds the lease lasts) for each. Runs inside the
@@ -148,7 +154,8 @@ def due_groups_lease(
 
     The lease is `lease` for a first dispatch, doubled for each earlier dispatch whose job has not run (the job
     resets the count): a lapsed lease is most often a job still queued behind a backlog, not a lost one, and
-    dispatching it again every `lease` would fill the queue with no-op jobs (measured in bench/README.md).
+    dispatching it again every `lease` would fill the queue with no-op jobs (measured in bench/README.md). With
+    `lapsed` False, only groups that hold no lease at all are dispatched (the caller knows jobs are queued).
 
     Two steps so each reads an index. The aggregate reads only the partial index of pending messages (its cost
     follows the number of waiting messages, not the size of the table); each group's conversation is probed by
@@ -179,7 +186,8 @@ def due_groups_lease(
                 FROM unnest(%(ids)s::uuid[], %(last)s::timestamptz[], %(first)s::timestamptz[], %(counts)s::int[])
                      AS g (conversation_id, last_arrival, first_arrival, pending_count)
                 JOIN chat_conversation c ON c.id = g.conversation_id
-                WHERE {_GROUP_DUE} AND (c.reply_lease_until IS NULL OR c.reply_lease_until < clock_timestamp())
+                WHERE {_GROUP_DUE}
+                  AND (c.reply_lease_until IS NULL OR (%(lapsed)s AND c.reply_lease_until < clock_timestamp()))
                 FOR NO KEY UPDATE OF c SKIP LOCKED
             )
             UPDATE chat_conversation c
@@ -192,6 +200,7 @@ def due_groups_lease(
                 **params,
                 "lease": lease,
                 "doublings": MAX_LEASE_DOUBLINGS,
+                "lapsed": lapsed,
                 "ids": [row[0] for row in groups],
                 "last": [row[1] for row in groups],
                 "first": [row[2] for row in groups],

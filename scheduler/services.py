@@ -72,13 +72,18 @@ def dispatch_lookahead() -> timedelta:
     return 2 * timedelta(seconds=settings.SWEEP_INTERVAL_SECONDS)
 
 
-def sweep_run(*, dispatch: Callable[[DueGroup], None], dispatch_delivery: Callable[[DeliveryJob], None]) -> SweepResult:
+def sweep_run(
+    *,
+    dispatch: Callable[[DueGroup], None],
+    dispatch_delivery: Callable[[DeliveryJob], None],
+    reply_backlog: Callable[[], int] = lambda: 0,
+) -> SweepResult:
     """One sweep: attach parked messages, expire stale ones, dispatch due groups and lost deliveries, beat the
-    heart."""
+    heart. `reply_backlog` tells how many reply jobs wait in the broker (see reply_groups_dispatch)."""
     started = time.perf_counter()
     attached = parked_messages_attach()
     expired = parked_messages_expire()
-    dispatched = reply_groups_dispatch(dispatch=dispatch)
+    dispatched = reply_groups_dispatch(dispatch=dispatch, reply_backlog=reply_backlog)
     redelivered = deliveries_dispatch(dispatch=dispatch_delivery)
     result = SweepResult(attached, expired, dispatched, redelivered, (time.perf_counter() - started) * 1000)
     SweepHeartbeat.objects.update_or_create(
@@ -96,13 +101,17 @@ def sweep_run(*, dispatch: Callable[[DueGroup], None], dispatch_delivery: Callab
     return result
 
 
-def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
+def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None], reply_backlog: Callable[[], int] = lambda: 0) -> int:
     """Lease and dispatch one job per conversation whose pending group is due, or due within two sweeps.
 
     Due: the newest pending arrival is GROUP_WINDOW old, the oldest MAX_GROUP_WAIT_SECONDS old, MAX_GROUP_MESSAGES
     are waiting, or the conversation is CLOSED (chat.queries). Groups
     due before the next sweeps are dispatched now with a countdown, so a reply is not late by up to a whole
     sweep interval. Conversations locked by a webhook or a job are skipped; the next sweep sees them.
+
+    A group whose lease lapsed is dispatched again only while no reply job waits in the broker: with jobs
+    waiting, its job is most likely among them (a backlog), and a second one would only add work. A job lost
+    with Redis or with a killed worker is dispatched again once the queue has drained.
     """
     lookahead = dispatch_lookahead()
     rules = group_rules()
@@ -115,6 +124,7 @@ def reply_groups_dispatch(*, dispatch: Callable[[DueGroup], None]) -> int:
                 max_messages=rules.max_messages,
                 lookahead=lookahead,
                 lease=timedelta(seconds=settings.REPLY_LEASE_SECONDS) + lookahead,
+                lapsed=reply_backlog() == 0,
             )
         ]
         # Enqueue only once the leases are committed; a failed enqueue is retried when its lease runs out.

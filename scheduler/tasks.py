@@ -4,7 +4,9 @@ import logging
 import math
 import uuid
 
-from celery import shared_task
+from amqp.exceptions import ChannelError
+from celery import current_app, shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from chat import parking
@@ -19,7 +21,22 @@ COUNTDOWN_MARGIN_SECONDS = 0.005
 
 @shared_task(name="scheduler.sweep", ignore_result=True)
 def sweep() -> dict:
-    return vars(services.sweep_run(dispatch=reply_job_enqueue, dispatch_delivery=reply_delivery_enqueue))
+    result = services.sweep_run(
+        dispatch=reply_job_enqueue, dispatch_delivery=reply_delivery_enqueue, reply_backlog=reply_queue_backlog
+    )
+    return vars(result)
+
+
+def reply_queue_backlog() -> int:
+    """Reply jobs waiting in the broker, by a passive queue declaration (kombu's portable way to ask a queue's
+    length). Jobs a worker already holds (reserved, or waiting for their countdown) are not counted. 0 when the
+    queue is not declared yet."""
+    with current_app.connection_for_write() as connection:
+        try:
+            declared = connection.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True)
+        except ChannelError:
+            return 0
+    return declared.message_count
 
 
 @shared_task(
@@ -50,11 +67,11 @@ def reply_job_countdown(group: services.DueGroup) -> float | None:
 
 
 def reply_job_enqueue(group: services.DueGroup) -> None:
-    """How a sweep dispatches a due group: a reply job, held back until the group's window closes. It expires
-    after twice its lease: by then the lease has run out and a later sweep has dispatched the group again."""
-    logger.debug("reply job enqueued", extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in})
-    reply_group_process.apply_async(
-        args=[str(group.conversation_id)],
-        countdown=reply_job_countdown(group),
-        expires=group.lease_seconds * 2,
+    """How a sweep dispatches a due group: a reply job, held back until the group's window closes. It does not
+    expire: a job that waited behind a backlog must still run (a second one for its group is dispatched only once
+    the queue is empty, and finds nothing to do)."""
+    logger.debug(
+        "reply job enqueued",
+        extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in, "lease": group.lease_seconds},
     )
+    reply_group_process.apply_async(args=[str(group.conversation_id)], countdown=reply_job_countdown(group))

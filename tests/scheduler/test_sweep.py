@@ -224,3 +224,22 @@ def test_a_full_group_is_dispatched_at_once_and_a_long_waiting_one_when_due(
 
     assert dispatched.conversation_ids == {full.id, growing.id}
     assert {group.due_in for group in dispatched} == {0.0}
+
+
+def test_a_lapsed_lease_waits_while_reply_jobs_are_queued(settings, dispatched, django_capture_on_commit_callbacks):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep(dispatched)
+    Conversation.objects.filter(id=message.conversation_id).update(reply_lease_until=EXAMPLE_TIME)
+    fresh = MessageFactory()
+    age_rows(Message, [fresh.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_run(dispatch=dispatched, dispatch_delivery=lambda job: None, reply_backlog=lambda: 3)
+
+    # The new group goes out; the lapsed one's job is presumably among the three queued.
+    assert [group.conversation_id for group in dispatched] == [message.conversation_id, fresh.conversation_id]
+    with django_capture_on_commit_callbacks(execute=True):
+        sweep_run(dispatch=dispatched, dispatch_delivery=lambda job: None, reply_backlog=lambda: 0)
+    assert dispatched[-1].conversation_id == message.conversation_id

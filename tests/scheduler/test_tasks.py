@@ -3,9 +3,11 @@
 import uuid
 
 import pytest
+from celery import current_app
+from django.conf import settings
 
 from scheduler.services import DueGroup
-from scheduler.tasks import COUNTDOWN_MARGIN_SECONDS, reply_job_countdown
+from scheduler.tasks import COUNTDOWN_MARGIN_SECONDS, reply_group_process, reply_job_countdown, reply_queue_backlog
 
 
 @pytest.mark.parametrize(
@@ -25,3 +27,17 @@ def test_countdown_reaches_the_end_of_the_window(due_in, countdown):
     assert result == (None if countdown is None else pytest.approx(countdown))
     if result is not None:
         assert result >= due_in + COUNTDOWN_MARGIN_SECONDS
+
+
+def test_the_reply_backlog_counts_the_jobs_waiting_in_redis():
+    """Against the real Redis (the test settings' own database), with no worker to take the jobs."""
+    with current_app.connection_for_write() as connection:
+        connection.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    try:
+        for _ in range(3):
+            reply_group_process.apply_async(args=[str(uuid.uuid4())])
+        assert reply_queue_backlog() == 3
+    finally:
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert reply_queue_backlog() == 0
