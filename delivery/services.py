@@ -128,7 +128,10 @@ def deliveries_retry(message_ids: list[uuid.UUID], *, dispatch: Callable[[Delive
 
 def reply_deliver(job: DeliveryJob) -> AttemptResult:
     """One attempt: claim the lease, POST the reply, record the answer. Safe to run twice: the claim needs the
-    job's token, which the claim itself replaces."""
+    job's token, which the claim itself replaces. With REPLY_WEBHOOK_URL emptied since the job was queued, it
+    does nothing: the delivery stays pending, and the sweep takes it up again once a URL is set."""
+    if not delivery_enabled():
+        return AttemptResult(state=None)
     claimed = _attempt_claim(job)
     if claimed is None:
         return AttemptResult(state=None)

@@ -105,6 +105,18 @@ def test_a_reply_is_posted_once_signed_with_its_id_as_idempotency_key(
     assert delivery.lease_token is None
 
 
+def test_a_job_left_from_before_the_url_was_emptied_waits_for_one(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    delivery_on.REPLY_WEBHOOK_URL = ""
+
+    assert reply_deliver(job).state is None
+    assert (delivery_of(reply).state, delivery_of(reply).attempts, receiver.received) == ("pending", 0, [])
+    delivery_on.REPLY_WEBHOOK_URL = receiver.url
+    assert reply_deliver(job).state == ReplyDelivery.State.DELIVERED
+
+
 def test_the_same_job_run_again_posts_nothing(delivery_on, receiver, django_capture_on_commit_callbacks):
     _, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
     reply_deliver(job)
