@@ -86,11 +86,13 @@ case "$role" in
     ;;
   delivery)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    # Its processes mostly wait on the receiver: more of them than cores is fine.
+    # Its jobs mostly wait on the receiver: threads, not processes, so many slow receivers cost little memory,
+    # and the role takes at most one core (the GIL) from the reply jobs.
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${DELIVERY_CONCURRENCY:-4}" \
+      --pool threads \
+      --concurrency "${DELIVERY_CONCURRENCY:-8}" \
       --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
       --queues delivery \
       --without-gossip --without-mingle \

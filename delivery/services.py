@@ -206,7 +206,8 @@ def _attempt_claim(job: DeliveryJob) -> tuple[ReplyDelivery, uuid.UUID] | None:
 def _attempt_record(message_id: uuid.UUID, attempt_token: uuid.UUID, answer: client.ReceiverAnswer) -> AttemptResult:
     log = {"message_id": str(message_id)}
     with transaction.atomic():
-        delivery = ReplyDelivery.objects.select_for_update().get(pk=message_id)
+        # The database clock comes with the row: the retry's wait and give_up_at are on the same clock.
+        delivery = ReplyDelivery.objects.select_for_update().annotate(db_now=ClockTimestamp()).get(pk=message_id)
         if delivery.state != ReplyDelivery.State.PENDING:
             return AttemptResult(state=delivery.state)
         if answer.delivered:
@@ -219,7 +220,7 @@ def _attempt_record(message_id: uuid.UUID, attempt_token: uuid.UUID, answer: cli
             # Our lease ran out during the POST and a newer job owns the delivery now: leave it to that job.
             return AttemptResult(state=None)
         wait = retry_wait(delivery.attempts, answer.retry_after)
-        now = ReplyDelivery.objects.filter(pk=message_id).values_list(ClockTimestamp(), flat=True).get()
+        now = delivery.db_now
         if not answer.retryable or now + timedelta(seconds=wait) > delivery.give_up_at:
             reason = answer.error if not answer.retryable else f"{answer.error} (gave up: past give_up_at)"
             _settle(delivery, ReplyDelivery.State.FAILED, reason[:500])
