@@ -86,13 +86,11 @@ case "$role" in
     ;;
   delivery)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    # Its jobs mostly wait on the receiver: threads, not processes, so many slow receivers cost little memory,
-    # and the role takes at most one core (the GIL) from the reply jobs.
+    # Its processes mostly wait on the receiver: more of them than cores is fine.
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --pool threads \
-      --concurrency "${DELIVERY_CONCURRENCY:-8}" \
+      --concurrency "${DELIVERY_CONCURRENCY:-4}" \
       --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
       --queues delivery \
       --without-gossip --without-mingle \

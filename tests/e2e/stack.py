@@ -125,6 +125,9 @@ class Stack:
             self.start_role("beat", f"beat{index}")
         for index in range(self.deliverer_count):
             self.start_role("delivery", f"delivery{index}")
+        if self.deliverer_count:
+            # Booted and consuming before the caller sends anything: a worker still importing Django takes CPU.
+            wait_until(lambda: self.healthcheck("delivery").returncode == 0, 90, 0.25, "delivery worker up")
         if self.worker_count and self.beat_count:
             wait_until(self.sweeping, 90, 0.25, "sweeps running")
         return self
