@@ -47,13 +47,18 @@ def test_due_group_is_dispatched_once_while_its_lease_holds(settings, dispatched
     assert [(group.conversation_id, group.due_in) for group in dispatched] == [(message.conversation_id, 0.0)]
 
 
+def lapsed_lease(message, dispatched, capture) -> None:
+    """A sweep dispatches `message`'s due group, then the lease lapses with the job still somewhere."""
+    with capture(execute=True):
+        sweep(dispatched)
+    Conversation.objects.filter(id=message.conversation_id).update(reply_lease_until=EXAMPLE_TIME)
+
+
 def test_group_is_dispatched_again_when_its_lease_ran_out(settings, dispatched, django_capture_on_commit_callbacks):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep(dispatched)
+    lapsed_lease(message, dispatched, django_capture_on_commit_callbacks)
 
-    Conversation.objects.filter(id=message.conversation_id).update(reply_lease_until=EXAMPLE_TIME)
     with django_capture_on_commit_callbacks(execute=True):
         sweep(dispatched)
 
@@ -65,11 +70,8 @@ def test_each_lease_that_lapses_before_its_job_ran_doubles_and_a_job_resets_it(
 ):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    conversation = Conversation.objects.filter(id=message.conversation_id)
     for _ in range(3):
-        with django_capture_on_commit_callbacks(execute=True):
-            sweep(dispatched)
-        conversation.update(reply_lease_until=EXAMPLE_TIME)  # the lease lapses, the job still queued
+        lapsed_lease(message, dispatched, django_capture_on_commit_callbacks)
     first = settings.REPLY_LEASE_SECONDS + 2 * settings.SWEEP_INTERVAL_SECONDS  # the lease and the lookahead
 
     assert [round(group.lease_seconds) for group in dispatched] == [round(first), round(2 * first), round(4 * first)]
@@ -229,9 +231,7 @@ def test_a_full_group_is_dispatched_at_once_and_a_long_waiting_one_when_due(
 def test_a_lapsed_lease_waits_while_reply_jobs_are_queued(settings, dispatched, django_capture_on_commit_callbacks):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    with django_capture_on_commit_callbacks(execute=True):
-        sweep(dispatched)
-    Conversation.objects.filter(id=message.conversation_id).update(reply_lease_until=EXAMPLE_TIME)
+    lapsed_lease(message, dispatched, django_capture_on_commit_callbacks)
     fresh = MessageFactory()
     age_rows(Message, [fresh.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
