@@ -14,6 +14,10 @@ NOT_FOR_COMPOSE = {
     "STATIC_ROOT",
     "COLLECTSTATIC_ON_START",
     "SECRET_KEY_FILE",
+    # Set by the image; listed in compose and set nowhere, they would reach the containers unset (then manage.py
+    # and celery would load the local settings, and every process would count its metrics alone).
+    "DJANGO_SETTINGS_MODULE",
+    "PROMETHEUS_MULTIPROC_DIR",
     "HEALTH_FILE_DIR",
     "PORT",
     "BIND",

@@ -189,6 +189,10 @@ def test_readme_command_runs_the_service_through_restarts_an_outage_and_down_up(
     first, first_ids, statuses = compose.burst()
     assert statuses == [HTTPStatus.CREATED, HTTPStatus.ACCEPTED, HTTPStatus.ACCEPTED]
     assert compose.wait_reply(first) == [reply_text(first_ids)]
+    # /metrics on web adds up every container's processes: the reply was counted in the worker container.
+    metrics = compose.http.get(f"{compose.base_url}/metrics", timeout=10).text
+    assert 'realmate_replies_total{send_reason="quiet"} 1.0' in metrics
+    assert 'realmate_webhook_requests_total{event="NEW_MESSAGE",outcome="stored"} 2.0' in metrics
     for path in ("/healthz", "/", "/admin/login/", "/api/docs/"):
         assert compose.http.get(f"{compose.base_url}{path}", timeout=10).status_code == HTTPStatus.OK, path
 
@@ -247,6 +251,11 @@ def test_without_a_dotenv_file_the_service_starts_and_answers(compose):
     conversation_id, message_ids, _ = compose.burst()
 
     assert compose.wait_reply(conversation_id) == [reply_text(message_ids)]
+    # What the image sets reaches every role, though no .env names it.
+    for role in ("web", "worker", "delivery", "beat"):
+        env = compose.run("exec", "-T", role, "env").stdout.splitlines()
+        assert "DJANGO_SETTINGS_MODULE=realmate.settings.production" in env, role
+        assert "PROMETHEUS_MULTIPROC_DIR=/var/lib/realmate/metrics" in env, role
     # One key for every role, generated once and kept in the appdata volume.
     keys = {compose.run("exec", "-T", role, "cat", "/var/lib/realmate/secret_key").stdout for role in ("web", "beat")}
     assert len(keys) == 1
