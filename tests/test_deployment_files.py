@@ -78,11 +78,12 @@ def test_compose_needs_no_env_file_and_passes_every_setting_from_dotenv(compose,
     assert compose_variables(service) == env_example_variables() - NOT_FOR_COMPOSE
 
 
-def test_only_the_urls_have_compose_defaults_and_dotenv_overrides_them(compose):
+def test_only_the_urls_and_allowed_hosts_have_compose_defaults_and_dotenv_overrides_them(compose):
     with_values = [entry for entry in compose["services"]["web"]["environment"] if "=" in entry]
     assert with_values == [
         "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@db:5432/realmate}",
         "CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://redis:6379/0}",
+        "ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}",
         "BEHIND_PROXY=true",
     ]
 
