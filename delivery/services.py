@@ -94,11 +94,7 @@ def deliveries_dispatch(*, dispatch: Callable[[DeliveryJob], None]) -> int:
         )
         if not due:
             return 0
-        ReplyDelivery.objects.filter(pk__in=due).update(
-            lease_token=RandomUUID(), lease_until=ClockTimestamp() + _lease()
-        )
-        jobs = [DeliveryJob(*row) for row in ReplyDelivery.objects.filter(pk__in=due).values_list("pk", "lease_token")]
-        transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
+        jobs = _leases_renewed(due, dispatch=dispatch)
     logger.info("deliveries dispatched again", extra={"count": len(jobs)})
     return len(jobs)
 
@@ -113,16 +109,12 @@ def deliveries_retry(message_ids: list[uuid.UUID], *, dispatch: Callable[[Delive
             .exclude(state=ReplyDelivery.State.DELIVERED)
             .values_list("pk", flat=True)
         )
-        ReplyDelivery.objects.filter(pk__in=restarted).update(
+        jobs = _leases_renewed(
+            restarted,
+            dispatch=dispatch,
             state=ReplyDelivery.State.PENDING,
             give_up_at=ClockTimestamp() + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
-            lease_token=RandomUUID(),
-            lease_until=ClockTimestamp() + _lease(),
         )
-        jobs = [
-            DeliveryJob(*row) for row in ReplyDelivery.objects.filter(pk__in=restarted).values_list("pk", "lease_token")
-        ]
-        transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
     return len(jobs)
 
 
@@ -254,6 +246,17 @@ def _lease(seconds: float = 0.0) -> timedelta:
     """A lease lasts what the job needs (`seconds`) plus REPLY_LEASE_SECONDS for it to start: when it runs out
     with the delivery still pending, the job is presumed lost."""
     return timedelta(seconds=seconds + settings.REPLY_LEASE_SECONDS)
+
+
+def _leases_renewed(pks: list[uuid.UUID], *, dispatch: Callable[[DeliveryJob], None], **changes) -> list[DeliveryJob]:
+    """Inside the caller's transaction, with the rows locked: give each delivery a new lease token (voiding any
+    job still about) and a fresh lease, apply `changes`, and dispatch a job each once the transaction commits."""
+    ReplyDelivery.objects.filter(pk__in=pks).update(
+        lease_token=RandomUUID(), lease_until=ClockTimestamp() + _lease(), **changes
+    )
+    jobs = [DeliveryJob(*row) for row in ReplyDelivery.objects.filter(pk__in=pks).values_list("pk", "lease_token")]
+    transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
+    return jobs
 
 
 def _dispatch_safely(job: DeliveryJob, dispatch: Callable[[DeliveryJob], None]) -> None:
