@@ -147,10 +147,9 @@ def due_groups_lease(
     lookahead: timedelta,
     lease: timedelta,
     lapsed: bool = True,
-) -> list[tuple[uuid.UUID, float, float]]:
+) -> list[tuple[uuid.UUID, float]]:
     """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
-    returns (conversation id, seconds until the group is due, seconds the lease lasts) for each. Runs inside the
-    caller's transaction.
+    returns (conversation id, seconds until the group is due) for each. Runs inside the caller's transaction.
 
     The lease is `lease` for a first dispatch, doubled for each earlier dispatch whose job has not run (the job
     resets the count): a lapsed lease is most often a job still queued behind a backlog, not a lost one, and
@@ -194,7 +193,7 @@ def due_groups_lease(
             SET reply_lease_until = clock_timestamp() + %(lease)s * power(2, least(c.reply_dispatches, %(doublings)s)),
                 reply_dispatches = least(c.reply_dispatches + 1, 32767)
             FROM due WHERE c.id = due.id
-            RETURNING c.id, due.due_in, extract(epoch FROM c.reply_lease_until - clock_timestamp())
+            RETURNING c.id, due.due_in
             """,
             {
                 **params,
@@ -207,7 +206,4 @@ def due_groups_lease(
                 "counts": [row[3] for row in groups],
             },
         )
-        return [
-            (conversation_id, float(due_in), float(lease_for))
-            for conversation_id, due_in, lease_for in cursor.fetchall()
-        ]
+        return [(conversation_id, float(due_in)) for conversation_id, due_in in cursor.fetchall()]

@@ -44,8 +44,6 @@ class DueGroup:
     conversation_id: uuid.UUID
     # Seconds until the group's window closes; the job is dispatched with this countdown.
     due_in: float
-    # Seconds the conversation stays leased to this job (no other is dispatched meanwhile).
-    lease_seconds: float
 
 
 @dataclass(frozen=True)

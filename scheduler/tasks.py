@@ -72,6 +72,6 @@ def reply_job_enqueue(group: services.DueGroup) -> None:
     the queue is empty, and finds nothing to do)."""
     logger.debug(
         "reply job enqueued",
-        extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in, "lease": group.lease_seconds},
+        extra={"conversation_id": str(group.conversation_id), "due_in": group.due_in},
     )
     reply_group_process.apply_async(args=[str(group.conversation_id)], countdown=reply_job_countdown(group))

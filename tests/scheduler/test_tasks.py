@@ -22,7 +22,7 @@ from scheduler.tasks import COUNTDOWN_MARGIN_SECONDS, reply_group_process, reply
     ids=["due", "overdue", "one-second", "rounds-up-a-tenth-of-a-millisecond", "rounds-up-to-the-millisecond"],
 )
 def test_countdown_reaches_the_end_of_the_window(due_in, countdown):
-    result = reply_job_countdown(DueGroup(uuid.uuid4(), due_in, lease_seconds=17.0))
+    result = reply_job_countdown(DueGroup(uuid.uuid4(), due_in))
 
     assert result == (None if countdown is None else pytest.approx(countdown))
     if result is not None:
