@@ -31,6 +31,7 @@ from chat.serializers import (
     MessageReceiptSerializer,
     NewConversationDataSerializer,
     NewMessageDataSerializer,
+    ServiceConfigSerializer,
     WebhookEnvelopeSerializer,
 )
 from chat.services import MessageReceipt
@@ -127,29 +128,9 @@ class ConversationDetailApi(APIView):
 class ServiceConfigApi(APIView):
     """The timing rules in force, so a client (the web UI) can show when a pending message will be answered."""
 
-    @extend_schema(
-        summary="Timing rules in force",
-        responses=inline_serializer(
-            "ServiceConfig",
-            {
-                "group_window_seconds": serializers.FloatField(),
-                "orphan_ttl_seconds": serializers.FloatField(),
-                "sweep_interval_seconds": serializers.FloatField(),
-                "max_group_wait_seconds": serializers.FloatField(),
-                "max_group_messages": serializers.IntegerField(),
-            },
-        ),
-    )
+    @extend_schema(summary="Timing rules in force", responses=ServiceConfigSerializer)
     def get(self, request: Request) -> Response:
-        return Response(
-            {
-                "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
-                "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
-                "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
-                "max_group_wait_seconds": settings.MAX_GROUP_WAIT_SECONDS,
-                "max_group_messages": settings.MAX_GROUP_MESSAGES,
-            }
-        )
+        return Response(ServiceConfigSerializer(settings).data)
 
 
 class ConversationPagination(PageNumberPagination):

@@ -121,6 +121,16 @@ class ConversationListQuerySerializer(serializers.Serializer):
     )
 
 
+class ServiceConfigSerializer(serializers.Serializer):
+    """The timing rules in force, read from the settings of the same names."""
+
+    group_window_seconds = serializers.FloatField(source="GROUP_WINDOW_SECONDS")
+    orphan_ttl_seconds = serializers.FloatField(source="ORPHAN_TTL_SECONDS")
+    sweep_interval_seconds = serializers.FloatField(source="SWEEP_INTERVAL_SECONDS")
+    max_group_wait_seconds = serializers.FloatField(source="MAX_GROUP_WAIT_SECONDS")
+    max_group_messages = serializers.IntegerField(source="MAX_GROUP_MESSAGES")
+
+
 class MessageReceiptSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="message_id")
     conversation_id = serializers.UUIDField()
