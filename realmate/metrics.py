@@ -12,6 +12,7 @@ need no bookkeeping when a process dies.
 import os
 import socket
 
+from django.db import connection
 from prometheus_client import Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 
@@ -60,8 +61,6 @@ class DatabaseCollector:
     """Gauges read from PostgreSQL when /metrics is scraped: one query, exact whatever process wrote the rows."""
 
     def collect(self):
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute(
                 """
