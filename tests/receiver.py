@@ -3,6 +3,7 @@
 receiver = Receiver().start()
 receiver.answers = [500, 500, 500]      # the next three POSTs get 500, then the default (200)
 receiver.answers = [(429, {"Retry-After": "1"})]
+receiver.answers = [(500, {}, b"x" * 10**8)]  # a status, headers and a body
 receiver.hold = 5.0                     # keep each request waiting 5 s before answering
 receiver.stop(); receiver.start()       # down and back up, on the same port
 """
@@ -36,6 +37,7 @@ class Receiver:
         self.scripts: dict[str, list] = {}
         self.holds: dict[str, float] = {}
         self.received: list[Received] = []
+        self.answers_cut_short = 0  # answers the sender hung up on before reading them whole
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -55,16 +57,17 @@ class Receiver:
                     answer, hold = receiver.answer_for(request)
                 if hold:
                     time.sleep(hold)
-                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                status, headers, content = (*answer, b"ok")[:3] if isinstance(answer, tuple) else (answer, {}, b"ok")
                 try:
                     self.send_response(status)
                     for name, value in headers.items():
                         self.send_header(name, value)
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(content)))
                     self.end_headers()
-                    self.wfile.write(b"ok")
-                except OSError:
-                    pass  # the sender gave up (a timeout) or died: what it sent is recorded all the same
+                    self.wfile.write(content)
+                except OSError:  # the sender gave up (a timeout) or died: what it sent is recorded all the same
+                    with receiver.lock:
+                        receiver.answers_cut_short += 1
 
             def log_message(self, *args) -> None:
                 pass

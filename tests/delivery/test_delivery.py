@@ -16,7 +16,7 @@ from delivery.client import retry_after_seconds
 from delivery.models import ReplyDelivery
 from delivery.services import DeliveryJob, deliveries_dispatch, deliveries_retry, reply_deliver
 from scheduler.services import reply_group_process
-from tests.e2e.stack import free_port
+from tests.e2e.stack import free_port, wait_until
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, run_in_parallel
 from tests.receiver import Receiver
@@ -173,6 +173,27 @@ def test_a_connection_refused_and_a_timeout_are_retried(delivery_on, receiver, d
     assert timed_out.retry is not None
     assert delivery_of(reply).last_error == "no answer within 1 s"
     assert delivery_of(reply).attempts == 2
+
+
+def test_only_the_head_of_a_huge_answer_is_read(delivery_on, receiver, django_capture_on_commit_callbacks):
+    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    receiver.answers = [(503, {}, "é".encode() * 50_000_000)]  # 100 MB, far beyond the socket buffers
+
+    result = reply_deliver(job)
+
+    assert result.retry is not None
+    assert delivery_of(reply).last_error == "HTTP 503: " + "é" * 200
+    wait_until(lambda: receiver.answers_cut_short == 1, timeout=5, what="the worker hung up instead of reading 100 MB")
+
+
+def test_an_answer_whose_body_does_not_decode_is_still_read_for_its_status(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    receiver.answers = [(502, {"Content-Encoding": "gzip"}, b"not gzip at all")]
+
+    assert reply_deliver(job).retry is not None
+    assert delivery_of(reply).last_error == "HTTP 502: "
 
 
 def test_retry_after_is_honoured_and_a_long_one_is_left_to_the_sweep(
