@@ -35,6 +35,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.shutdown import sigterm_exits  # noqa: E402 (after the path is set)
+
 P99_LIMIT_MS = 250
 STAMP = "2025-06-04T14:20:00Z"
 
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=int, default=4, help="wrk duration of each webhook step")
     parser.add_argument("--against", metavar="GIT_REF", help="workers part: also run this commit's code")
     args = parser.parse_args()
+    sigterm_exits()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.test")
     import django
 

@@ -42,6 +42,9 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
+    from bench.shutdown import sigterm_exits
+
+    sigterm_exits()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.test")
     import django
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 PG = {"host": os.environ.get("PGHOST", "127.0.0.1"), "port": 5432, "user": "postgres"}
 
 
@@ -202,6 +203,9 @@ def main() -> None:
     parser.add_argument("--against", metavar="GIT_REF", help="also serve this commit's code, rounds alternating")
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
+    from bench.shutdown import sigterm_exits
+
+    sigterm_exits()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     if args.duration > 10:

@@ -115,6 +115,14 @@ class Stack:
 
     # --- lifecycle
     def start(self) -> "Stack":
+        try:
+            self._start()
+        except BaseException:  # it did not come up, or Ctrl-C / SIGTERM came meanwhile: leave nothing running
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         self._create_database()
         self.redis.start()
         self.start_role("web")
@@ -130,7 +138,6 @@ class Stack:
             wait_until(lambda: self.healthcheck("delivery").returncode == 0, 90, 0.25, "delivery worker up")
         if self.worker_count and self.beat_count:
             wait_until(self.sweeping, 90, 0.25, "sweeps running")
-        return self
 
     def sweeping(self) -> bool:
         """A sweep completed within the last two seconds: beat and a worker are both up."""
