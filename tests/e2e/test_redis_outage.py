@@ -1,6 +1,7 @@
 """With Redis stopped for 15 s, webhooks keep answering 2xx and every reply arrives once Redis is back; the
 worker and beat ride the outage out on their own, quietly, and sweeps resume within seconds."""
 
+import json
 import time
 import uuid
 from http import HTTPStatus
@@ -22,6 +23,20 @@ def stack():
     # A leading-dot host first: the web healthcheck must find a Host header that ALLOWED_HOSTS accepts.
     env = {**SHORT_WINDOWS, "ALLOWED_HOSTS": ".example.com,127.0.0.1", "HEALTHCHECK_MAX_AGE_SECONDS": "5"}
     yield from running_stack("outage", env=env, workers=1, beats=1)
+
+
+def without_lost_acks(log: str) -> str:
+    """The log without Celery's CRITICAL "Couldn't ack" records: a job that finished as the connection dropped
+    (acks_late) cannot be acknowledged. Its work is committed, and run again it finds nothing to do (decision
+    22); any other CRITICAL is a crash."""
+
+    def lost_ack(line: str) -> bool:
+        if not line.startswith("{"):
+            return False
+        record = json.loads(line)
+        return record["level"] == "CRITICAL" and record["message"].startswith("Couldn't ack")
+
+    return "\n".join(line for line in log.splitlines() if not lost_ack(line))
 
 
 def failing_healthchecks(stack) -> list[str]:
@@ -89,7 +104,7 @@ def test_the_outage_left_no_crash_no_restart_and_one_beat_warning(stack):
     """Runs after the outage above (same module stack): what the processes logged about it."""
     worker, beat = stack.log("worker0"), stack.log("beat0")
 
-    assert "CRITICAL" not in worker
+    assert "CRITICAL" not in without_lost_acks(worker)
     assert "Unrecoverable error" not in worker
     assert "restarting in" not in worker + beat  # the entrypoint's supervise loop never had to step in
     assert beat.count("the broker is unreachable") == 1
