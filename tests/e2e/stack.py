@@ -3,6 +3,7 @@ Celery workers and beats started through bin/entrypoint.sh exactly as the contai
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -149,6 +150,10 @@ class Stack:
             self.stop_role(name)
         self.redis.stop()
         self._drop_database()
+        # The logs stay in the workdir for reading a failure; the collected static files (33 MB a stack) and the
+        # metrics files go.
+        for generated in ("static", "metrics"):
+            shutil.rmtree(self.workdir / generated, ignore_errors=True)
 
     def env(self, **overrides: str) -> dict[str, str]:
         db = settings.DATABASES["default"]
