@@ -164,6 +164,7 @@ def drain(groups: int, processes: int, root: Path, python: Path) -> tuple[int, f
 
 # --- (c) a soak at the true windows
 def soak(args: argparse.Namespace) -> None:
+    from bench.reply_lag_bench import reply_lags
     from tests.e2e.stack import Stack, wait_until
 
     rng = random.Random(7)
@@ -192,29 +193,14 @@ def soak(args: argparse.Namespace) -> None:
     try:
         late, failures = send_on_schedule(stack.base_url, events)
         total = sum(len(ids) for ids in bursts.values())
-        wait_until(
-            lambda: (
-                stack.sql("SELECT count(*) FROM chat_message WHERE pending") == [(0,)]
-                and stack.sql("SELECT count(*) FROM chat_pendingmessage WHERE state = 'PARKED'") == [(0,)]
-            ),
-            timeout=300,
-            interval=1,
-            what="every burst answered",
-        )
+        wait_until(partial(nothing_pending, stack), timeout=300, interval=1, what="every burst answered")
         [(inbound, outbound, answered_once)] = stack.sql(
             """SELECT (SELECT count(*) FROM chat_message WHERE type = 'INBOUND'),
                       (SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'),
                       (SELECT count(*) FROM (SELECT conversation_id FROM chat_message WHERE type = 'OUTBOUND'
                                             GROUP BY conversation_id HAVING count(*) = 1) AS once)"""
         )
-        lags = [
-            float(lag)
-            for (lag,) in stack.sql(
-                """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
-                   FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
-                   WHERE r.type = 'OUTBOUND' GROUP BY r.id, r.timestamp"""
-            )
-        ]
+        lags = reply_lags(stack)
     finally:
         stack.stop()
 

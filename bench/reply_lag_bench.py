@@ -136,11 +136,7 @@ def measure(args: argparse.Namespace, root: Path, python: Path, deliver: bool) -
             interval=0.5,
             what="every reply",
         )
-        rows = stack.sql(
-            """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
-               FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
-               WHERE r.type = 'OUTBOUND' GROUP BY r.id, r.timestamp"""
-        )
+        lags = reply_lags(stack)
         delivery_rows = []
         if receiver:
             wait_until(
@@ -157,7 +153,17 @@ def measure(args: argparse.Namespace, root: Path, python: Path, deliver: bool) -
         stack.stop()
         if receiver:
             receiver.stop()
-    return [float(lag) for (lag,) in rows], [float(lag) for (lag,) in delivery_rows]
+    return lags, [float(lag) for (lag,) in delivery_rows]
+
+
+def reply_lags(stack) -> list[float]:
+    """Each reply's lag in seconds: from the newest arrival it answers to its being written (database clock)."""
+    rows = stack.sql(
+        """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
+           FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
+           WHERE r.type = 'OUTBOUND' GROUP BY r.id, r.timestamp"""
+    )
+    return [float(lag) for (lag,) in rows]
 
 
 if __name__ == "__main__":
