@@ -181,14 +181,14 @@ def _attempt_claim(job: DeliveryJob) -> tuple[ReplyDelivery, uuid.UUID] | None:
     """Take the lease for one POST (its time covers the request's timeout), counting the attempt; None when the
     job's token is no longer the row's (another job took over, or the delivery is settled)."""
     attempt_token = uuid.uuid4()
-    with transaction.atomic():
-        claimed = ReplyDelivery.objects.filter(
-            pk=job.message_id, state=ReplyDelivery.State.PENDING, lease_token=job.lease_token
-        ).update(
-            attempts=F("attempts") + 1,
-            lease_token=attempt_token,
-            lease_until=ClockTimestamp() + _lease(settings.REPLY_WEBHOOK_TIMEOUT_SECONDS),
-        )
+    # One UPDATE is atomic on its own: of parallel runs of one job, one matches the token and replaces it.
+    claimed = ReplyDelivery.objects.filter(
+        pk=job.message_id, state=ReplyDelivery.State.PENDING, lease_token=job.lease_token
+    ).update(
+        attempts=F("attempts") + 1,
+        lease_token=attempt_token,
+        lease_until=ClockTimestamp() + _lease(settings.REPLY_WEBHOOK_TIMEOUT_SECONDS),
+    )
     if not claimed:
         logger.info("delivery job without its lease: nothing to do", extra={"message_id": str(job.message_id)})
         return None
