@@ -9,6 +9,7 @@ from rest_framework import serializers
 from chat.errors import ERROR_CODES
 from chat.fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
 from chat.models import Conversation, Message
+from delivery.models import ReplyDelivery
 
 MAX_CONTENT_LENGTH = 65536
 
@@ -46,7 +47,7 @@ class DeliverySerializer(serializers.Serializer):
     """Where a reply stands with REPLY_WEBHOOK_URL (delivery.models.ReplyDelivery)."""
 
     state = serializers.ChoiceField(
-        choices=["pending", "delivered", "failed"],
+        choices=ReplyDelivery.State.choices,
         help_text="pending: not delivered yet (retries included); delivered: a 2xx answer; failed: given up.",
     )
     attempts = serializers.IntegerField(help_text="POSTs started so far.")
