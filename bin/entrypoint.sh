@@ -44,11 +44,7 @@ supervise() {
 [ $# -gt 0 ] && shift
 
 case "$role" in
-  web | worker | delivery | beat)
-    secret_key_ensure
-    # Metrics in multiprocess mode (realmate/metrics.py): each process writes its files here, /metrics adds them.
-    if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then mkdir -p "$PROMETHEUS_MULTIPROC_DIR"; fi
-    ;;
+  web | worker | delivery | beat) secret_key_ensure ;;
 esac
 
 case "$role" in

@@ -17,7 +17,7 @@ from prometheus_client import Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    # A management command run by hand may come before any role's entrypoint has made the directory.
+    # Made by whichever process imports this first: a role, or a management command run by hand.
     os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
     # Must run before the first metric below is built: each metric picks its value class when it is created.
     values.ValueClass = values.MultiProcessValue(process_identifier=lambda: f"{socket.gethostname()}_{os.getpid()}")
