@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection
+from prometheus_client.parser import text_string_to_metric_families
 
 from chat.models import Message, PendingMessage
 
@@ -63,3 +64,12 @@ def unreachable_database():
     finally:
         connection.close()
         connection.settings_dict["PORT"] = real_port
+
+
+def metric_samples(text: str) -> dict[tuple[str, tuple], float]:
+    """Every sample of a /metrics page (Prometheus' text format) by (name, sorted label pairs)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -5,10 +5,10 @@ import uuid
 from http import HTTPStatus
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import SHORT_WINDOWS, running_stack
 from tests.e2e.stack import wait_until
+from tests.helpers import metric_samples
 
 pytestmark = pytest.mark.e2e
 STAMP = "2025-06-04T14:20:00Z"
@@ -22,11 +22,7 @@ def stack():
 def scrape(stack) -> dict[tuple[str, tuple], float]:
     response = stack.http.get(f"{stack.base_url}/metrics", timeout=10)
     assert response.status_code == HTTPStatus.OK
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+    return metric_samples(response.text)
 
 
 def test_a_known_burst_moves_the_counters_by_exactly_what_happened(stack):

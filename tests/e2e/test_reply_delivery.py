@@ -10,10 +10,10 @@ import uuid
 from http import HTTPStatus
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import SHORT_WINDOWS, started
 from tests.e2e.stack import Stack, wait_until
+from tests.helpers import metric_samples
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -79,13 +79,11 @@ def settled_reply(stack, conversation_id, timeout: float = 30) -> dict:
 
 def delivery_attempts(stack) -> dict[str, float]:
     """realmate_reply_delivery_attempts_total by outcome, scraped from /metrics (all processes added up)."""
-    text = stack.http.get(f"{stack.base_url}/metrics", timeout=10).text
-    counts = {"delivered": 0.0, "retry": 0.0, "failed": 0.0}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "realmate_reply_delivery_attempts_total":
-                counts[sample.labels["outcome"]] = sample.value
-    return counts
+    samples = metric_samples(stack.http.get(f"{stack.base_url}/metrics", timeout=10).text)
+    return {
+        outcome: samples.get(("realmate_reply_delivery_attempts_total", (("outcome", outcome),)), 0.0)
+        for outcome in ("delivered", "retry", "failed")
+    }
 
 
 def signed(request) -> bool:

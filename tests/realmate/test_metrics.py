@@ -3,13 +3,12 @@
 from http import HTTPStatus
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
 from chat.models import Message
 from scheduler.services import reply_group_process
 from tests.factories import MessageFactory, PendingMessageFactory
-from tests.helpers import age_rows, new_conversation, new_message
+from tests.helpers import age_rows, metric_samples, new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +18,7 @@ def scrape(client, **headers) -> dict[tuple[str, tuple], float]:
     response = client.get("/metrics", headers=headers)
     assert response.status_code == HTTPStatus.OK, response.content
     assert response["Content-Type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.content.decode())
-        for sample in family.samples
-    }
+    return metric_samples(response.content.decode())
 
 
 def test_webhook_requests_are_counted_by_event_and_outcome(api, webhook, new_id):
