@@ -29,11 +29,6 @@ class Conversation(models.Model):
     # Last change seen by a reader: created, closed, or a reply written.
     updated_at = models.DateTimeField(db_default=ClockTimestamp())
     closed_at = models.DateTimeField(null=True, blank=True)
-    # While set and in the future, a reply job for this conversation is queued: the sweep does not dispatch another.
-    reply_lease_until = models.DateTimeField(null=True, blank=True)
-    # Dispatches since a reply job last ran for it: each lease that lapses before a job ran doubles the next one
-    # (chat.queries.due_groups_lease), so a backlog longer than a lease is not dispatched again and again.
-    reply_dispatches = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-updated_at"]

@@ -7,7 +7,7 @@ connection has run them a few times, as it does the ORM's.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import connection
 
@@ -109,101 +109,3 @@ def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
     """FOR SHARE on several conversations, as a NEW_MESSAGE holds on its own (attaching parked messages)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE", [conversation_ids])
-
-
-# A pending group is due when its newest arrival is `window` old, or its oldest `max_wait` old (either within
-# `lookahead`), or it holds `max_messages`, or its conversation is CLOSED. The one definition of it, used by both
-# steps of due_groups_lease; the reply job re-checks each group exactly (scheduler.services).
-_GROUP_DUE = """(
-    g.last_arrival <= clock_timestamp() - %(window)s + %(lookahead)s
-    OR g.first_arrival <= clock_timestamp() - %(max_wait)s + %(lookahead)s
-    OR g.pending_count >= %(max_messages)s
-    OR c.status = %(closed)s
-)"""
-
-# The first step of due_groups_lease: the pending groups (conversation, newest and oldest arrival, count) that are
-# due. Named so bench/sweep_bench.py can print its plan.
-DUE_GROUPS_SQL = f"""
-WITH g AS MATERIALIZED (
-    SELECT conversation_id, max(received_at) AS last_arrival, min(received_at) AS first_arrival,
-           count(*) AS pending_count
-    FROM chat_message WHERE pending GROUP BY conversation_id
-)
-SELECT g.conversation_id, g.last_arrival, g.first_arrival, g.pending_count
-FROM g CROSS JOIN LATERAL (SELECT c.status FROM chat_conversation c WHERE c.id = g.conversation_id LIMIT 1) c
-WHERE {_GROUP_DUE}
-"""
-
-
-# A lease doubles at each dispatch whose job has not run yet, up to 2^MAX_LEASE_DOUBLINGS times the first.
-MAX_LEASE_DOUBLINGS = 5
-
-
-def due_groups_lease(
-    *,
-    window: timedelta,
-    max_wait: timedelta,
-    max_messages: int,
-    lookahead: timedelta,
-    lease: timedelta,
-    lapsed: bool = True,
-) -> list[tuple[uuid.UUID, float]]:
-    """Lock and lease the conversations whose pending group is due (see _GROUP_DUE) and not leased already;
-    returns (conversation id, seconds until the group is due) for each. Runs inside the caller's transaction.
-
-    The lease is `lease` for a first dispatch, doubled for each earlier dispatch whose job has not run (the job
-    resets the count): a lapsed lease is most often a job still queued behind a backlog, not a lost one, and
-    dispatching it again every `lease` would fill the queue with no-op jobs (measured in bench/README.md). With
-    `lapsed` False, only groups that hold no lease at all are dispatched (the caller knows jobs are queued).
-
-    Two steps so each reads an index. The aggregate reads only the partial index of pending messages (its cost
-    follows the number of waiting messages, not the size of the table); each group's conversation is probed by
-    primary key (LATERAL ... LIMIT 1 keeps the planner from hashing the whole conversation table). Only the due
-    ones are then locked, skipping those a webhook or a job holds, and leased.
-    """
-    params = {
-        "window": window,
-        "max_wait": max_wait,
-        "max_messages": max_messages,
-        "lookahead": lookahead,
-        "closed": CLOSED,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(DUE_GROUPS_SQL, params)
-        groups = cursor.fetchall()
-        if not groups:
-            return []
-        cursor.execute(
-            f"""
-            WITH due AS (
-                SELECT c.id,
-                       CASE WHEN c.status = %(closed)s OR g.pending_count >= %(max_messages)s THEN 0
-                            ELSE greatest(0, extract(epoch FROM least(
-                                g.last_arrival + %(window)s, g.first_arrival + %(max_wait)s
-                            ) - clock_timestamp()))
-                       END AS due_in
-                FROM unnest(%(ids)s::uuid[], %(last)s::timestamptz[], %(first)s::timestamptz[], %(counts)s::int[])
-                     AS g (conversation_id, last_arrival, first_arrival, pending_count)
-                JOIN chat_conversation c ON c.id = g.conversation_id
-                WHERE {_GROUP_DUE}
-                  AND (c.reply_lease_until IS NULL OR (%(lapsed)s AND c.reply_lease_until < clock_timestamp()))
-                FOR NO KEY UPDATE OF c SKIP LOCKED
-            )
-            UPDATE chat_conversation c
-            SET reply_lease_until = clock_timestamp() + %(lease)s * power(2, least(c.reply_dispatches, %(doublings)s)),
-                reply_dispatches = least(c.reply_dispatches + 1, 32767)
-            FROM due WHERE c.id = due.id
-            RETURNING c.id, due.due_in
-            """,
-            {
-                **params,
-                "lease": lease,
-                "doublings": MAX_LEASE_DOUBLINGS,
-                "lapsed": lapsed,
-                "ids": [row[0] for row in groups],
-                "last": [row[1] for row in groups],
-                "first": [row[2] for row in groups],
-                "counts": [row[3] for row in groups],
-            },
-        )
-        return [(conversation_id, float(due_in)) for conversation_id, due_in in cursor.fetchall()]

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
@@ -62,22 +62,29 @@ def delivery_enabled() -> bool:
     return bool(settings.REPLY_WEBHOOK_URL)
 
 
-def reply_delivery_open(reply: Message, *, dispatch: Callable[[DeliveryJob], None] | None) -> ReplyDelivery | None:
-    """Inside the reply's transaction: record its delivery as pending (when delivery is on), and dispatch the
-    first job once the transaction commits. If that job is lost, the sweep dispatches another when its lease
-    runs out."""
-    if not delivery_enabled():
-        return None
-    delivery = ReplyDelivery.objects.create(
-        message=reply,
-        give_up_at=ClockTimestamp() + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
-        lease_token=uuid.uuid4(),
-        lease_until=ClockTimestamp() + _lease(),
+def reply_deliveries_open(
+    replies: list[Message], *, now: datetime, dispatch: Callable[[DeliveryJob], None] | None
+) -> list[ReplyDelivery]:
+    """Inside the replies' transaction (`now` is its database clock): record their deliveries as pending with one
+    INSERT (when delivery is on), and dispatch the first jobs once the transaction commits. If a job is lost, the
+    sweep dispatches another when its lease runs out."""
+    if not delivery_enabled() or not replies:
+        return []
+    deliveries = ReplyDelivery.objects.bulk_create(
+        [
+            ReplyDelivery(
+                message=reply,
+                give_up_at=now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
+                lease_token=uuid.uuid4(),
+                lease_until=now + _lease(),
+            )
+            for reply in replies
+        ]
     )
     if dispatch is not None:
-        job = DeliveryJob(reply.id, delivery.lease_token)
-        transaction.on_commit(lambda: _dispatch_safely(job, dispatch))
-    return delivery
+        jobs = [DeliveryJob(delivery.message_id, delivery.lease_token) for delivery in deliveries]
+        transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
+    return deliveries
 
 
 def deliveries_dispatch(*, dispatch: Callable[[DeliveryJob], None]) -> int:

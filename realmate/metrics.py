@@ -46,10 +46,19 @@ REPLY_MESSAGES = Histogram(
 REPLIES = Counter("realmate_replies", "Replies written, by why they were sent.", ["send_reason"])
 SWEEP_SECONDS = Histogram(
     "realmate_sweep_seconds",
-    "Duration of one sweep (attach, expire, dispatch).",
+    "Duration of one sweep (attach, expire, wake the reply engine).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-SWEEP_GROUPS_DISPATCHED = Counter("realmate_sweep_groups_dispatched", "Reply jobs dispatched by sweeps.")
+REPLY_BATCH_SECONDS = Histogram(
+    "realmate_reply_batch_seconds",
+    "Duration of one reply batch (claim, read, decide, write, commit): how long its conversations are locked.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+REPLY_BATCH_REPLIES = Histogram(
+    "realmate_reply_batch_replies",
+    "Replies written by one reply batch.",
+    buckets=(0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000),
+)
 DELIVERY_ATTEMPTS = Counter(
     "realmate_reply_delivery_attempts",
     "Reply delivery attempts by outcome (delivered, retry, failed); with REPLY_WEBHOOK_URL set.",

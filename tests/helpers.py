@@ -36,6 +36,17 @@ def age_rows(model: type[Message] | type[PendingMessage], ids, seconds: float) -
         )
 
 
+def replies_answer_due(conversation_id=None, **kwargs) -> list[Message]:
+    """One reply batch (scheduler.replies) as a job runs it; returns the replies it wrote (those of one
+    conversation when given), in the order they were written."""
+    from scheduler.replies import replies_write_batch
+
+    replies = Message.objects.filter(id__in=replies_write_batch(limit=1000, **kwargs).reply_ids)
+    if conversation_id is not None:
+        replies = replies.filter(conversation_id=conversation_id)
+    return list(replies.order_by("conversation_id", "timestamp"))
+
+
 def run_in_parallel(function, times: int) -> list:
     """Run `function` in `times` threads released together; each thread closes its own database connection.
     Returns the results (in completion order); an exception in any thread is raised here."""

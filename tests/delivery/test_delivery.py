@@ -15,10 +15,9 @@ from chat.models import Message
 from delivery.client import retry_after_seconds
 from delivery.models import ReplyDelivery
 from delivery.services import DeliveryJob, deliveries_dispatch, deliveries_retry, reply_deliver
-from scheduler.services import reply_group_process
 from tests.e2e.stack import free_port, wait_until
 from tests.factories import MessageFactory
-from tests.helpers import age_rows, run_in_parallel
+from tests.helpers import age_rows, replies_answer_due, run_in_parallel
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +48,7 @@ def reply_with_job(settings, django_capture_on_commit_callbacks, messages: int =
     age_rows(Message, [m.id for m in group], settings.GROUP_WINDOW_SECONDS + 0.1)
     jobs = []
     with django_capture_on_commit_callbacks(execute=True):
-        [reply] = reply_group_process(conversation_id=first.conversation_id, dispatch_delivery=jobs.append)
+        [reply] = replies_answer_due(first.conversation_id, dispatch_delivery=jobs.append)
     [job] = jobs
     return reply, job
 
@@ -64,7 +63,7 @@ def test_no_delivery_is_recorded_while_reply_webhook_url_is_empty(settings, djan
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
     jobs = []
     with django_capture_on_commit_callbacks(execute=True):
-        reply_group_process(conversation_id=message.conversation_id, dispatch_delivery=jobs.append)
+        replies_answer_due(message.conversation_id, dispatch_delivery=jobs.append)
     assert (jobs, ReplyDelivery.objects.count()) == ([], 0)
 
 

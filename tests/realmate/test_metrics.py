@@ -6,9 +6,8 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from chat.models import Message
-from scheduler.services import reply_group_process
 from tests.factories import MessageFactory, PendingMessageFactory
-from tests.helpers import age_rows, metric_samples, new_conversation, new_message
+from tests.helpers import age_rows, metric_samples, new_conversation, new_message, replies_answer_due
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +49,7 @@ def test_a_reply_counts_its_reason_lag_and_size(api, settings, django_capture_on
     before = scrape(api)
 
     with django_capture_on_commit_callbacks(execute=True):
-        reply_group_process(conversation_id=first.conversation_id)
+        replies_answer_due(first.conversation_id)
 
     after = scrape(api)
     assert (

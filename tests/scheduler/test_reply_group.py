@@ -10,9 +10,8 @@ from django.db import connection, transaction
 
 from chat.models import Conversation, Message
 from chat.services import message_receive
-from scheduler.services import reply_group_process
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
-from tests.helpers import age_rows, run_in_parallel
+from tests.helpers import age_rows, replies_answer_due, run_in_parallel
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +28,7 @@ def test_single_due_message_gets_one_reply_with_the_exact_content(settings):
     message = MessageFactory(id=uuid.UUID("55ebb68a-a8ef-47d4-9a28-c97e0f0ec8f1"))
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
-    replies = reply_group_process(conversation_id=message.conversation_id)
+    replies = replies_answer_due(message.conversation_id)
 
     assert len(replies) == 1
     reply = Message.objects.get(id=replies[0].id)
@@ -52,7 +51,7 @@ def test_reply_lists_ids_by_timestamp_then_arrival(settings):
     MessageFactory(id=ids[2], conversation=conversation, timestamp=EXAMPLE_TIME + timedelta(seconds=2))
     age_rows(Message, ids, settings.GROUP_WINDOW_SECONDS + 0.1)
 
-    [reply] = reply_group_process(conversation_id=conversation.id)
+    [reply] = replies_answer_due(conversation.id)
 
     assert reply.content == "Mensagens recebidas:\n" + "".join(f"{i}\n" for i in ids)
 
@@ -61,7 +60,7 @@ def test_group_still_in_its_window_is_not_answered(settings):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 0.5)
 
-    assert reply_group_process(conversation_id=message.conversation_id) == []
+    assert replies_answer_due(message.conversation_id) == []
     assert outbound(message.conversation) == []
     message.refresh_from_db()
     assert message.pending is True
@@ -76,15 +75,15 @@ def test_a_new_message_extends_the_group(settings):
     age_rows(Message, [old.id], 2 * window - 1.5)
     age_rows(Message, [newer.id], window - 1)
 
-    assert reply_group_process(conversation_id=conversation.id) == []
+    assert replies_answer_due(conversation.id) == []
 
 
 def test_running_the_job_twice_writes_one_reply(settings):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
-    reply_group_process(conversation_id=message.conversation_id)
-    assert reply_group_process(conversation_id=message.conversation_id) == []
+    replies_answer_due(message.conversation_id)
+    assert replies_answer_due(message.conversation_id) == []
 
     assert len(outbound(message.conversation)) == 1
 
@@ -97,7 +96,7 @@ def test_groups_separated_by_more_than_the_window_get_one_reply_each(settings):
     age_rows(Message, [m.id for m in first], 2 * window + 2)
     age_rows(Message, [m.id for m in second], window + 0.5)
 
-    replies = reply_group_process(conversation_id=conversation.id)
+    replies = replies_answer_due(conversation.id)
 
     assert [answered(r) for r in replies] == [{str(m.id) for m in first}, {str(m.id) for m in second}]
     assert len(outbound(conversation)) == 2
@@ -110,7 +109,7 @@ def test_only_the_due_groups_are_answered(settings):
     fresh = MessageFactory(conversation=conversation)
     age_rows(Message, [old.id], window + 3)
 
-    [reply] = reply_group_process(conversation_id=conversation.id)
+    [reply] = replies_answer_due(conversation.id)
 
     assert answered(reply) == {str(old.id)}
     fresh.refresh_from_db()
@@ -123,30 +122,30 @@ def test_closed_conversation_is_answered_at_once():
         status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME
     )
 
-    assert len(reply_group_process(conversation_id=message.conversation_id)) == 1
+    assert len(replies_answer_due(message.conversation_id)) == 1
 
 
 def test_unknown_conversation_is_a_no_op():
-    assert reply_group_process(conversation_id=uuid.uuid4()) == []
+    assert replies_answer_due(uuid.uuid4()) == []
 
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_jobs_for_one_group_write_exactly_one_reply(settings):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    results = run_in_parallel(lambda: len(reply_group_process(conversation_id=message.conversation_id)), 8)
+    results = run_in_parallel(lambda: len(replies_answer_due(message.conversation_id)), 8)
 
     assert sorted(results) == [0] * 7 + [1]
     assert len(outbound(message.conversation)) == 1
 
 
-def waiting_on_a_lock(query_start: str) -> bool:
-    """A session of this database waits for a row lock while running a statement that starts so."""
+def waiting_on_a_lock(query_part: str) -> bool:
+    """A session of this database waits for a row lock while running a statement that contains `query_part`."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND wait_event_type = 'Lock' AND query LIKE %s",
-            [query_start + "%"],
+            ["%" + query_part + "%"],
         )
         return cursor.fetchone()[0] > 0
 
@@ -193,14 +192,14 @@ def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
     holder = threading.Thread(target=hold_the_message)
     holder.start()
     locked.wait(10)
-    job = in_thread(lambda: reply_group_process(conversation_id=first.conversation_id))
-    poll(lambda: waiting_on_a_lock('UPDATE "chat_message"'))
+    job = in_thread(lambda: replies_answer_due(first.conversation_id))
+    poll(lambda: waiting_on_a_lock("UPDATE chat_message m SET pending = false"))
     webhook = in_thread(
         lambda: message_receive(
             message_id=late_id, conversation_id=first.conversation_id, content="late", event_at=EXAMPLE_TIME
         )
     )
-    poll(lambda: waiting_on_a_lock("\n            WITH conversation AS"))
+    poll(lambda: waiting_on_a_lock("WITH conversation AS"))
     release.set()
     for thread in (holder, job, webhook):
         thread.join(10)
@@ -216,7 +215,7 @@ def test_a_quiet_group_is_sent_for_quiet(settings):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
-    [reply] = reply_group_process(conversation_id=message.conversation_id)
+    [reply] = replies_answer_due(message.conversation_id)
 
     assert reply.send_reason == Message.SendReason.QUIET
 
@@ -225,7 +224,7 @@ def test_a_closed_conversations_fresh_group_is_sent_for_closed():
     conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
     MessageFactory(conversation=conversation)
 
-    [reply] = reply_group_process(conversation_id=conversation.id)
+    [reply] = replies_answer_due(conversation.id)
 
     assert reply.send_reason == Message.SendReason.CLOSED
 
@@ -237,7 +236,7 @@ def test_a_burst_larger_than_max_group_messages_splits_exactly_there(settings):
     for n, message in enumerate(messages):  # arrivals 0.1 s apart, in creation order
         age_rows(Message, [message.id], 1 - n * 0.1)
 
-    replies = reply_group_process(conversation_id=conversation.id)
+    replies = replies_answer_due(conversation.id)
 
     assert [answered(r) for r in replies] == [{str(m.id) for m in messages[0:3]}, {str(m.id) for m in messages[3:6]}]
     assert [r.send_reason for r in replies] == [Message.SendReason.MAX_MESSAGES] * 2
@@ -252,7 +251,7 @@ def test_a_group_that_keeps_growing_is_sent_when_its_first_message_waited_max_wa
     age_rows(Message, [second.id], 2)
     age_rows(Message, [third.id], 0.5)
 
-    [reply] = reply_group_process(conversation_id=conversation.id)
+    [reply] = replies_answer_due(conversation.id)
 
     # The third arrived 3.5 s after the first: past the cap, it starts the next group.
     assert answered(reply) == {str(first.id), str(second.id)}
@@ -265,4 +264,4 @@ def test_a_fresh_group_below_both_caps_waits(settings):
     conversation = ConversationFactory()
     MessageFactory.create_batch(2, conversation=conversation)
 
-    assert reply_group_process(conversation_id=conversation.id) == []
+    assert replies_answer_due(conversation.id) == []

@@ -1,0 +1,85 @@
+"""The one rule that decides replies: how pending messages split into groups, when a group is due, what its
+reply says. SQL only nominates candidates (scheduler.queries); every decision is made here, in Python."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from chat.models import Message, message_order_key
+
+REPLY_HEADER = "Mensagens recebidas:\n"
+
+
+@dataclass(frozen=True)
+class GroupRules:
+    """When a group of pending messages ends: after `window` of quiet, at `max_messages`, or once its first
+    message has waited `max_wait`."""
+
+    window: timedelta
+    max_wait: timedelta
+    max_messages: int
+
+    @property
+    def candidate_age(self) -> timedelta:
+        """No group can fall due on time alone before its first message is this old (scheduler.queries)."""
+        return min(self.window, self.max_wait)
+
+
+def group_rules() -> GroupRules:
+    return GroupRules(
+        window=timedelta(seconds=settings.GROUP_WINDOW_SECONDS),
+        max_wait=timedelta(seconds=settings.MAX_GROUP_WAIT_SECONDS),
+        max_messages=settings.MAX_GROUP_MESSAGES,
+    )
+
+
+def message_groups_split(messages: list[Message], rules: GroupRules) -> list[tuple[list[Message], str | None]]:
+    """Split messages (in arrival order) into groups, each with why it ended: a gap of more than the window
+    (quiet), a group full at max_messages, or a message arriving more than max_wait after the group's first. The
+    last group is still open: its reason is None."""
+    groups: list[list[Message]] = []
+    ended: list[str] = []
+    for message in messages:
+        if groups:
+            group = groups[-1]
+            if message.received_at - group[-1].received_at > rules.window:
+                ended.append(Message.SendReason.QUIET)
+            elif len(group) >= rules.max_messages:
+                ended.append(Message.SendReason.MAX_MESSAGES)
+            elif message.received_at - group[0].received_at > rules.max_wait:
+                ended.append(Message.SendReason.MAX_WAIT)
+            else:
+                group.append(message)
+                continue
+        groups.append([message])
+    return list(zip(groups, [*ended, None], strict=True)) if groups else []
+
+
+def open_group_reason(group: list[Message], now: datetime, closed: bool, rules: GroupRules) -> str | None:
+    """Why the newest group is answered now, or None when it must wait: full, quiet for the window, its first
+    message waited max_wait, or its conversation closed."""
+    if len(group) >= rules.max_messages:
+        return Message.SendReason.MAX_MESSAGES
+    if now - group[-1].received_at >= rules.window:
+        return Message.SendReason.QUIET
+    if now - group[0].received_at >= rules.max_wait:
+        return Message.SendReason.MAX_WAIT
+    if closed:
+        return Message.SendReason.CLOSED
+    return None
+
+
+def open_group_due_at(group: list[Message], closed: bool, rules: GroupRules) -> datetime:
+    """When open_group_reason stops being None: derived from it, so the wake-up and the decision cannot disagree.
+    The reason can only change at the group's last arrival, at the end of its window or at its max_wait."""
+    instants = sorted(
+        [group[-1].received_at, group[-1].received_at + rules.window, group[0].received_at + rules.max_wait]
+    )
+    return next(instant for instant in instants if open_group_reason(group, instant, closed, rules) is not None)
+
+
+def reply_content(group: list[Message]) -> str:
+    """The header, then one id per line in timestamp-then-arrival order, and a trailing newline."""
+    ordered = sorted(group, key=message_order_key)
+    return REPLY_HEADER + "".join(f"{message.id}\n" for message in ordered)

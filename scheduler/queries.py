@@ -1,0 +1,111 @@
+"""The reply engine's raw SQL, where the ORM cannot say it: an aggregate locked FOR NO KEY UPDATE SKIP LOCKED in
+one statement, an UPDATE ... FROM unnest(...), an UPDATE ... RETURNING on the wake-up row.
+
+SQL here only nominates candidates, a superset of the conversations with a due group; which groups are due is
+decided in Python (scheduler.grouping), once.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from chat.models import Conversation
+
+CLOSED = Conversation.Status.CLOSED
+
+# Conversations with pending messages, their oldest arrival and how many wait: read from the partial index of
+# pending messages, so its cost follows the number of waiting messages, not the size of the table.
+_WAITING = """
+WITH waiting AS MATERIALIZED (
+    SELECT conversation_id, min(received_at) AS first_arrival, count(*) AS pending_count
+    FROM chat_message WHERE pending GROUP BY conversation_id
+)"""
+
+# A conversation may have a due group only if its oldest pending message is `candidate_age` old (every group that
+# ends by time ends after that), it holds max_messages pending, or it is CLOSED. An older group that ended while a
+# newer one keeps growing is a candidate too, which a test of the lost-job case holds.
+_CANDIDATE = """(
+    w.first_arrival <= clock_timestamp() - %(candidate_age)s
+    OR w.pending_count >= %(max_messages)s
+    OR c.status = %(closed)s
+)"""
+
+
+def candidates_lock(
+    *, limit: int, after: datetime | None, candidate_age: timedelta, max_messages: int
+) -> list[tuple[uuid.UUID, str, datetime]]:
+    """Lock up to `limit` candidate conversations FOR NO KEY UPDATE, oldest waiting message first, skipping those a
+    webhook or another batch holds; only those whose oldest pending arrival is after `after`, when given (where
+    the previous batch of a chain ended). Returns (id, status, oldest pending arrival) for each, in that order.
+
+    A conversation a NEW_MESSAGE holds FOR SHARE is skipped, so every message of a locked conversation has
+    committed, and a message arriving now waits for this transaction's commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""{_WAITING}
+            SELECT c.id, c.status, w.first_arrival
+            FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
+            WHERE {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
+            ORDER BY w.first_arrival
+            LIMIT %(limit)s
+            FOR NO KEY UPDATE OF c SKIP LOCKED
+            """,
+            {
+                "candidate_age": candidate_age,
+                "max_messages": max_messages,
+                "closed": CLOSED,
+                "after": after,
+                "limit": limit,
+            },
+        )
+        return cursor.fetchall()
+
+
+def candidates_outlook(*, candidate_age: timedelta, max_messages: int) -> tuple[bool, datetime | None, datetime]:
+    """Without locking: whether any conversation is a candidate now, when the next one that is not becomes one
+    (its oldest pending arrival plus `candidate_age`; None when nothing else waits), and the database clock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""{_WAITING}
+            SELECT coalesce(bool_or({_CANDIDATE}), false),
+                   min(w.first_arrival) FILTER (WHERE NOT {_CANDIDATE}) + %(candidate_age)s,
+                   clock_timestamp()
+            FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
+            """,
+            {"candidate_age": candidate_age, "max_messages": max_messages, "closed": CLOSED},
+        )
+        return cursor.fetchone()
+
+
+def messages_mark_answered(message_ids: list[uuid.UUID], reply_ids: list[uuid.UUID]) -> int:
+    """Clear `pending` and set `reply_id` on each message, pairwise, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE chat_message m SET pending = false, reply_id = answered.reply_id
+            FROM unnest(%s::uuid[], %s::uuid[]) AS answered (id, reply_id)
+            WHERE m.id = answered.id
+            """,
+            [message_ids, reply_ids],
+        )
+        return cursor.rowcount
+
+
+def wakeup_claim(*, at: datetime, tolerance: timedelta) -> float | None:
+    """Record `at` as the next wake-up of the reply engine unless one is already due at or before it; returns the
+    seconds until `at` (0 when past) when the caller must schedule it, None when an earlier one stands. A recorded
+    wake-up within `tolerance` of now counts as spent: its job may have run already. One statement (an upsert, so
+    the row needs no seeding)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO scheduler_replywakeup AS w (id, wake_at) VALUES (1, %(at)s)
+            ON CONFLICT (id) DO UPDATE SET wake_at = excluded.wake_at
+            WHERE w.wake_at <= clock_timestamp() + %(tolerance)s OR w.wake_at > excluded.wake_at
+            RETURNING greatest(0, extract(epoch FROM %(at)s - clock_timestamp()))
+            """,
+            {"at": at, "tolerance": tolerance},
+        )
+        row = cursor.fetchone()
+    return None if row is None else float(row[0])
