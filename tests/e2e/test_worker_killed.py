@@ -62,7 +62,7 @@ def test_worker_killed_mid_job_loses_no_group_and_doubles_none(stack):
             lambda: (
                 stack.sql(
                     "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE 'UPDATE \"chat_message\"%%'"
+                    "AND query LIKE '%%UPDATE chat_message m SET pending%%'"
                 )[0][0]
                 >= 1
             ),

@@ -1,0 +1,63 @@
+"""A backlog of due groups drained by several real workers at once: every group answered exactly once, in
+disjoint batches (the stack starts with no worker: each test starts the ones it needs)."""
+
+import pytest
+
+from tests.e2e.conftest import SHORT_WINDOWS, running_stack
+from tests.e2e.stack import wait_until
+
+pytestmark = pytest.mark.e2e
+
+GROUPS = 3000
+
+
+@pytest.fixture(scope="module")
+def stack():
+    # Small batches, so a few thousand groups make many batches and the workers race on every one of them.
+    yield from running_stack("drain", env={**SHORT_WINDOWS, "REPLY_BATCH_SIZE": "50"}, workers=0, beats=1)
+
+
+def backlog(stack, groups: int) -> None:
+    """`groups` conversations, each with a group of two messages that fell due a moment ago."""
+    stack.sql(
+        f"""WITH c AS (
+                INSERT INTO chat_conversation (id, status, created_at, updated_at)
+                SELECT gen_random_uuid(), 'OPEN', now(), now() FROM generate_series(1, {groups})
+                RETURNING id)
+            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+            SELECT gen_random_uuid(), c.id, 'INBOUND', 'oi', now(),
+                   clock_timestamp() - interval '2 seconds' - n * interval '1 ms', true
+            FROM c CROSS JOIN generate_series(0, 1) AS n"""
+    )
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_several_workers_drain_one_backlog_answering_every_group_exactly_once(stack, workers):
+    backlog(stack, GROUPS)
+    names = [f"drainer-{workers}-{n}" for n in range(workers)]
+    for name in names:
+        stack.start_role("worker", name, CELERY_CONCURRENCY="2", LOG_LEVEL="INFO", CELERY_LOG_LEVEL="INFO")
+    try:
+        wait_until(
+            lambda: stack.sql("SELECT count(*) FROM chat_message WHERE pending") == [(0,)],
+            timeout=120,
+            interval=0.5,
+            what="the backlog drained",
+        )
+    finally:
+        for name in names:
+            stack.stop_role(name)
+
+    [(conversations, replies, answered_once, linked)] = stack.sql(
+        """SELECT count(DISTINCT conversation_id) FILTER (WHERE type = 'INBOUND'),
+                  count(*) FILTER (WHERE type = 'OUTBOUND'),
+                  (SELECT count(*) FROM (SELECT conversation_id FROM chat_message WHERE type = 'OUTBOUND'
+                                         GROUP BY conversation_id HAVING count(*) = 1) AS once),
+                  count(*) FILTER (WHERE type = 'INBOUND' AND reply_id IS NOT NULL)
+           FROM chat_message"""
+    )
+    assert replies == conversations == answered_once
+    assert linked == 2 * conversations
+    # Every worker took part (a full batch wakes the next as soon as it is claimed): batches side by side.
+    assert all("reply batch" in stack.log(name) for name in names)
+    stack.sql("TRUNCATE chat_message, chat_conversation CASCADE")
