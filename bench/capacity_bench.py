@@ -20,6 +20,7 @@ bigger machine would do. Needs `wrk` (apt-get install wrk), a local PostgreSQL a
 """
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -43,11 +44,18 @@ STAMP = "2025-06-04T14:20:00Z"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["webhook", "workers", "soak", "all"], default="all")
+    parser.add_argument("--part", choices=["webhook", "workers", "drain-webhook", "soak", "all"], default="all")
+    parser.add_argument("--drain-connections", type=int, default=8, help="drain-webhook part: wrk connections")
     parser.add_argument("--conversations", type=int, default=10000)
     parser.add_argument("--soak-seconds", type=float, default=120)
     parser.add_argument("--step-seconds", type=int, default=4, help="wrk duration of each webhook step")
     parser.add_argument("--against", metavar="GIT_REF", help="workers part: also run this commit's code")
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(size) for size in text.split(",") if size],
+        default=[],
+        help="workers part: also drain with 2 processes at each of these REPLY_BATCH_SIZE values (e.g. 100,250,1000)",
+    )
     args = parser.parse_args()
     sigterm_exits()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.test")
@@ -58,6 +66,8 @@ def main() -> None:
         webhook_capacity(args)
     if args.part in ("workers", "all"):
         worker_capacity(args)
+    if args.part in ("drain-webhook", "all"):
+        webhook_during_drain(args)
     if args.part in ("soak", "all"):
         soak(args)
 
@@ -108,7 +118,28 @@ def webhook_capacity(args: argparse.Namespace) -> None:
         print(f"| {processes} | {best:.0f} | {best / processes:.0f} |")
 
 
-# --- (b) replies written per second by 1, 2, 4 worker processes
+# --- (b) replies written per second by 1 and 2 worker processes, against PostgreSQL doing the same work alone
+# The limit: the same replies written by set-based SQL on the same seeded data, one statement per batch of 500 (an
+# INSERT ... SELECT ... string_agg ... GROUP BY, and the UPDATE of the answered messages, as one statement).
+REFERENCE_BATCH_SQL = """
+WITH batch AS (
+    SELECT conversation_id FROM chat_message WHERE pending
+    GROUP BY conversation_id ORDER BY min(received_at) LIMIT 500
+), replies AS (
+    INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending, send_reason)
+    SELECT gen_random_uuid(), m.conversation_id, 'OUTBOUND',
+           E'Mensagens recebidas:\\n' || string_agg(m.id::text || E'\\n', '' ORDER BY m.timestamp, m.received_at, m.id),
+           clock_timestamp(), clock_timestamp(), false, 'quiet'
+    FROM chat_message m JOIN batch USING (conversation_id)
+    WHERE m.pending
+    GROUP BY m.conversation_id
+    RETURNING id, conversation_id
+)
+UPDATE chat_message m SET pending = false, reply_id = replies.id
+FROM replies WHERE m.conversation_id = replies.conversation_id AND m.pending
+"""
+
+
 def worker_capacity(args: argparse.Namespace) -> None:
     from bench.webhook_bench import Tree
 
@@ -116,40 +147,100 @@ def worker_capacity(args: argparse.Namespace) -> None:
     if args.against:
         other = Tree.from_git(args.against, port=0)
         trees.append((other.label, other.root, other.python))
-    print(f"\n(b) workers: {args.conversations} groups of one message, all due within one second\n")
-    print("| code | worker processes | replies | seconds, first to last reply | replies/s | vs 1 process |")
-    print("|---|---:|---:|---:|---:|---:|")
-    base = {}
-    for step, processes in enumerate((1, 2, 4)):
+    print(
+        f"\n(b) workers: {args.conversations} conversations, each with a group of 2 messages due, answered by a worker"
+        " of 1 and 2 processes; the reference is set-based SQL in batches of 500 on the same data, run before and"
+        " after the workers\n"
+    )
+    references = [reference_drain(args.conversations)]
+    runs = []
+    for step, processes in enumerate((1, 2)):
         for label, root, python in trees if step % 2 == 0 else trees[::-1]:
-            replies, seconds = drain(args.conversations, processes, root, python)
-            rate = replies / seconds
-            base.setdefault(label, rate)
-            cells = [label, processes, replies, f"{seconds:.1f}", f"{rate:.0f}", f"{rate / base[label]:.2f}x"]
-            print("| " + " | ".join(map(str, cells)) + " |", flush=True)
+            runs.append((label, processes, drain(args.conversations, processes, root, python)))
+            print(f"  {label}, {processes} processes: done", file=sys.stderr, flush=True)
+    for size in args.batch_sizes:
+        runs.append(("this checkout", 2, drain(args.conversations, 2, ROOT, Path(sys.executable), batch_size=size)))
+        print(f"  batch size {size}: done", file=sys.stderr, flush=True)
+    references.append(reference_drain(args.conversations))
+    # Ratios to the mean of the two reference runs, one before and one after the workers.
+    reference = statistics.mean(result["replies"] / result["seconds"] for result in references)
+    print("| code | processes | batch size | replies | seconds | replies/s | vs reference | batch ms p50 / max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for result in references:
+        print(reference_row(result))
+    for label, processes, result in runs:
+        print(drain_row(label, processes, result, reference))
 
 
-def drain(groups: int, processes: int, root: Path, python: Path) -> tuple[int, float]:
-    """`groups` due groups answered by a worker of `processes` processes (the code at `root`): the replies
-    written, and the seconds from the first to the last."""
+def reference_row(result: dict) -> str:
+    rate = result["replies"] / result["seconds"]
+    seconds = f"{result['seconds']:.2f}"
+    cells = ["set-based SQL (reference)", "-", 500, result["replies"], seconds, f"{rate:.0f}", "-", "-"]
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def drain_row(label: str, processes: int, result: dict, reference: float) -> str:
+    rate = result["replies"] / result["seconds"]
+    ratio = rate / reference
+    batches = result["batch_ms"]
+    timing = f"{statistics.median(batches):.0f} / {max(batches):.0f}" if batches else "-"
+    return (
+        f"| {label} | {processes} | {result['batch_size'] or '-'} | {result['replies']} | {result['seconds']:.2f} | "
+        f"{rate:.0f} | {ratio:.3f} | {timing} |"
+    )
+
+
+def backlog_seed(stack, groups: int, prefix: str = "") -> None:
+    """`groups` conversations (ids numbered after `prefix` when given, as bench/webhook.lua names them), each with
+    a group of two messages that arrived 5-6 s ago: all due at once, the way a burst of traffic leaves them."""
+    conversation_id = f"('{prefix}-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid" if prefix else "gen_random_uuid()"
+    stack.sql(
+        f"""WITH c AS (
+                INSERT INTO chat_conversation (id, status, created_at, updated_at)
+                SELECT {conversation_id}, 'OPEN', now(), now() FROM generate_series(0, {groups - 1}) AS n
+                RETURNING id),
+            first AS (
+                SELECT c.id, clock_timestamp() - interval '5 seconds' - random() * interval '1 second' AS arrival
+                FROM c)
+            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+            SELECT gen_random_uuid(), first.id, 'INBOUND', 'oi', now(), first.arrival - k * interval '1 second', true
+            FROM first CROSS JOIN generate_series(0, 1) AS k"""
+    )
+    stack.sql("VACUUM ANALYZE")
+
+
+def reference_drain(groups: int) -> dict:
+    """The same backlog answered by REFERENCE_BATCH_SQL alone, batch after batch, one transaction each."""
+    from tests.e2e.stack import Stack
+
+    stack = Stack("reference", workers=0, beats=0)
+    stack.start()
+    try:
+        backlog_seed(stack, groups)
+        with stack.connect() as connection:
+            connection.autocommit = True
+            started = time.perf_counter()
+            while connection.execute(REFERENCE_BATCH_SQL).rowcount:
+                pass
+            seconds = time.perf_counter() - started
+        [(replies,)] = stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'")
+    finally:
+        stack.stop()
+    return {"replies": replies, "seconds": seconds}
+
+
+def drain(groups: int, processes: int, root: Path, python: Path, batch_size: int | None = None) -> dict:
+    """`groups` due groups answered by a worker of `processes` processes (the code at `root`): the replies written,
+    the seconds from the first to the last (database clock), and each batch's duration from the worker's log."""
     from tests.e2e.stack import Stack, wait_until
 
-    env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "WARNING"}
+    env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "INFO", "CELERY_LOG_LEVEL": "INFO"}
+    if batch_size:
+        env["REPLY_BATCH_SIZE"] = str(batch_size)
     stack = Stack("capacity", env=env, workers=0, beats=0, root=root, python=python)
     stack.start()
     try:
-        # Arrivals 5-6 s ago: every group is due at once, the way a burst of traffic leaves them.
-        stack.sql(
-            f"""WITH c AS (
-                    INSERT INTO chat_conversation (id, status, created_at, updated_at)
-                    SELECT gen_random_uuid(), 'OPEN', now(), now() FROM generate_series(1, {groups})
-                    RETURNING id)
-                INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
-                SELECT gen_random_uuid(), c.id, 'INBOUND', 'oi', now(),
-                       clock_timestamp() - interval '5 seconds' - random() * interval '1 second', true
-                FROM c"""
-        )
-        stack.sql("ANALYZE")
+        backlog_seed(stack, groups)
         stack.start_role("worker", "worker0")
         stack.start_role("beat", "beat0")
         wait_until(partial(nothing_pending, stack), timeout=1200, interval=1, what="every group answered")
@@ -157,9 +248,67 @@ def drain(groups: int, processes: int, root: Path, python: Path) -> tuple[int, f
             """SELECT count(*), extract(epoch FROM max(timestamp) - min(timestamp))
                FROM chat_message WHERE type = 'OUTBOUND'"""
         )
+        batch_ms = [
+            record["duration_ms"]
+            for record in log_records(stack.log("worker0"))
+            if record.get("message") == "reply batch" and record.get("replies")
+        ]
     finally:
         stack.stop()
-    return replies, float(seconds)
+    return {"replies": replies, "seconds": float(seconds), "batch_ms": batch_ms, "batch_size": batch_size or 500}
+
+
+def log_records(text: str) -> list[dict]:
+    """The JSON lines of a process's log."""
+    records = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+    return records
+
+
+# --- (d) the webhook while a backlog drains
+def webhook_during_drain(args: argparse.Namespace) -> None:
+    """NEW_MESSAGE posted by wrk to the conversations of a backlog of due groups: at rest (no worker), then while
+    a worker of 2 processes drains it. A batch locks its conversations until it commits, so a message to one of them
+    waits for that commit: the difference between the two rows is what the batches' locks (and their CPU) cost."""
+    from bench.webhook_bench import run_wrk
+    from tests.e2e.stack import Stack, wait_until
+
+    stack = Stack("drainweb", env={"CELERY_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}, workers=0, beats=0)
+    stack.start()
+    rows = []
+    try:
+        backlog_seed(stack, args.conversations, prefix="aaaaaaaa")
+        url = f"{stack.base_url}/webhook/"
+        env = {"MESSAGE_POOL": str(args.conversations)}
+        rows.append(("at rest", run_wrk(url, "NEW_MESSAGE", args.step_seconds, args.drain_connections, 2, env), ""))
+        stack.start_role("worker", "worker0")
+        stack.start_role("beat", "beat0")
+        wait_until(
+            lambda: stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'")[0][0] > 0,
+            timeout=30,
+            interval=0.02,
+            what="the drain under way",
+        )
+        during = run_wrk(url, "NEW_MESSAGE", args.step_seconds, args.drain_connections, 2, env)
+        [(replies,)] = stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'")
+        rows.append(("during the drain", during, f"{replies} of {args.conversations} answered when wrk ended"))
+        wait_until(partial(nothing_pending, stack), timeout=600, interval=0.5, what="the backlog drained")
+    finally:
+        stack.stop()
+    print(
+        f"\n(d) webhook during a drain: NEW_MESSAGE to the {args.conversations} conversations of a backlog of due"
+        " groups,"
+        f" wrk {args.step_seconds} s at {args.drain_connections} connections; worker of 2 processes, batches of 500\n"
+    )
+    print("| when | requests/s | p50 ms | p99 ms | non-2xx | note |")
+    print("|---|---:|---:|---:|---:|---|")
+    for label, r, note in rows:
+        print(f"| {label} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['non_2xx']} | {note} |")
 
 
 # --- (c) a soak at the true windows

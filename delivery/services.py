@@ -63,22 +63,22 @@ def delivery_enabled() -> bool:
 
 
 def reply_deliveries_open(
-    replies: list[Message], *, now: datetime, dispatch: Callable[[DeliveryJob], None] | None
+    reply_ids: list[uuid.UUID], *, now: datetime, dispatch: Callable[[DeliveryJob], None] | None
 ) -> list[ReplyDelivery]:
     """Inside the replies' transaction (`now` is its database clock): record their deliveries as pending with one
     INSERT (when delivery is on), and dispatch the first jobs once the transaction commits. If a job is lost, the
     sweep dispatches another when its lease runs out."""
-    if not delivery_enabled() or not replies:
+    if not delivery_enabled() or not reply_ids:
         return []
     deliveries = ReplyDelivery.objects.bulk_create(
         [
             ReplyDelivery(
-                message=reply,
+                message_id=reply_id,
                 give_up_at=now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
                 lease_token=uuid.uuid4(),
                 lease_until=now + _lease(),
             )
-            for reply in replies
+            for reply_id in reply_ids
         ]
     )
     if dispatch is not None:

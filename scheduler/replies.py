@@ -20,7 +20,6 @@ from operator import attrgetter
 
 from django.db import DatabaseError, transaction
 
-from chat.db import ClockTimestamp
 from chat.models import Conversation, Message
 from delivery.services import DeliveryJob, reply_deliveries_open
 from realmate import metrics
@@ -42,11 +41,37 @@ logger = logging.getLogger(__name__)
 ROW_ERROR_CLASSES = ("22", "23", "40", "P0")
 
 
+@dataclass(frozen=True)
+class Reply:
+    """An OUTBOUND to write: its content, why, when, and the INBOUND messages it answers."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    content: str
+    generated_at: datetime
+    send_reason: str
+    answers: tuple[uuid.UUID, ...]
+    # Seconds from the group's last arrival to the reply (the lag metric).
+    lag: float
+
+    @classmethod
+    def answering(cls, group: list, conversation_id: uuid.UUID, reason: str, generated_at: datetime) -> "Reply":
+        return cls(
+            id=uuid.uuid4(),
+            conversation_id=conversation_id,
+            content=reply_content(group),
+            generated_at=generated_at,
+            send_reason=reason,
+            answers=tuple(message.id for message in group),
+            lag=(generated_at - group[-1].received_at).total_seconds(),
+        )
+
+
 @dataclass
 class Written:
     """What a batch (or part of one) wrote, and the earliest due time of the open groups it saw but left."""
 
-    replies: list[Message] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
     answered: int = 0
     next_due_at: datetime | None = None
 
@@ -128,20 +153,18 @@ def _groups_answer(
     write every reply with a few set-based statements."""
     if not statuses:
         return Written()
-    # The database clock comes with the rows, read after the lock: no message stamped before it is missed.
+    # Rows, not model instances: a batch reads thousands, and the rule needs four fields of each.
     pending = list(
         Message.objects.filter(conversation_id__in=list(statuses), pending=True)
-        .only("id", "conversation_id", "timestamp", "received_at")
-        .annotate(db_now=ClockTimestamp())
         .order_by("conversation_id", "received_at", "id")
+        .values_list("id", "conversation_id", "timestamp", "received_at", named=True)
     )
     if not pending:
         return Written()
-    now = max(message.db_now for message in pending)
+    # The database clock, read after the lock: no message stamped before it is missed (a NEW_MESSAGE for these
+    # conversations waits for this transaction's commit).
+    now = queries.database_now()
     written = Written()
-    answered_ids: list[uuid.UUID] = []
-    reply_ids: list[uuid.UUID] = []
-    lags: list[tuple[str, float, int]] = []
     for conversation_id, messages in groupby(pending, key=attrgetter("conversation_id")):
         closed = statuses[conversation_id] == Conversation.Status.CLOSED
         groups = message_groups_split(list(messages), rules)
@@ -153,27 +176,17 @@ def _groups_answer(
             groups.append((newest, reason))
         for n, (group, reason) in enumerate(groups):
             # Replies of one conversation a microsecond apart, so they keep their order.
-            generated_at = now + timedelta(microseconds=n)
-            reply = Message(
-                id=uuid.uuid4(),
-                conversation_id=conversation_id,
-                type=Message.Type.OUTBOUND,
-                content=reply_content(group),
-                timestamp=generated_at,
-                received_at=generated_at,
-                pending=False,
-                send_reason=reason,
-            )
-            written.replies.append(reply)
-            answered_ids += [message.id for message in group]
-            reply_ids += [reply.id] * len(group)
-            lags.append((reason, (generated_at - group[-1].received_at).total_seconds(), len(group)))
+            written.replies.append(Reply.answering(group, conversation_id, reason, now + timedelta(microseconds=n)))
     if written.replies:
-        Message.objects.bulk_create(written.replies)
-        written.answered = queries.messages_mark_answered(answered_ids, reply_ids)
+        queries.replies_insert(written.replies)
+        written.answered = queries.messages_mark_answered(
+            [message_id for reply in written.replies for message_id in reply.answers],
+            [reply.id for reply in written.replies for _ in reply.answers],
+        )
         Conversation.objects.filter(id__in={reply.conversation_id for reply in written.replies}).update(updated_at=now)
-        reply_deliveries_open(written.replies, now=now, dispatch=dispatch_delivery)
-        transaction.on_commit(lambda: _replies_metrics(lags))
+        reply_deliveries_open([reply.id for reply in written.replies], now=now, dispatch=dispatch_delivery)
+        replies = written.replies
+        transaction.on_commit(lambda: _replies_metrics(replies))
     return written
 
 
@@ -220,7 +233,7 @@ def _call_safely(function: Callable[[datetime], None], argument: datetime, failu
         logger.exception(failure)
 
 
-def _batch_report(result: BatchResult, replies: list[Message]) -> None:
+def _batch_report(result: BatchResult, replies: list[Reply]) -> None:
     metrics.REPLY_BATCH_SECONDS.observe(result.duration)
     metrics.REPLY_BATCH_REPLIES.observe(result.replies)
     log = {
@@ -237,9 +250,9 @@ def _batch_report(result: BatchResult, replies: list[Message]) -> None:
         )
 
 
-def _replies_metrics(lags: list[tuple[str, float, int]]) -> None:
+def _replies_metrics(replies: list[Reply]) -> None:
     """Counted once the batch is committed: a batch that rolls back answered nobody."""
-    for reason, lag_seconds, messages in lags:
-        metrics.REPLIES.labels(reason).inc()
-        metrics.REPLY_LAG_SECONDS.observe(lag_seconds)
-        metrics.REPLY_MESSAGES.observe(messages)
+    for reply in replies:
+        metrics.REPLIES.labels(reply.send_reason).inc()
+        metrics.REPLY_LAG_SECONDS.observe(reply.lag)
+        metrics.REPLY_MESSAGES.observe(len(reply.answers))
