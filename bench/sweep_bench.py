@@ -1,11 +1,13 @@
-"""Sweep cost benchmark: the time of one sweep as the message table grows, with 1,000 open groups.
+"""Sweep and batch cost benchmark: the time of one sweep and of one reply batch as the message table grows,
+with 1,000 open groups.
 
     python bench/sweep_bench.py [--sizes 10000 1000000] [--groups 1000]
 
 For each size it fills a fresh database with answered history plus `groups` conversations whose pending
-group is still inside its window, then times sweeps (steady state: nothing due), one sweep that finds every
-group due (leases 1,000 conversations; the enqueue itself is replaced by a no-op to time the database
-work), and prints the plan of the due-groups query, which must read only the partial index.
+group is still inside its window, then times sweeps (steady state: nothing due) and counts their statements,
+makes every group due and times one sweep (it only asks for a wake-up; the enqueue is a no-op here) and the reply
+batches that answer them, and prints the plan of the batch's locking query, which must read only the partial
+index of pending messages.
 """
 
 import argparse
@@ -84,58 +86,67 @@ def main() -> None:
 
     django.setup()
     from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    from chat.models import Conversation
-    from chat.queries import DUE_GROUPS_SQL
-    from scheduler.services import dispatch_lookahead, group_rules, sweep_run
+    from scheduler.grouping import group_rules
+    from scheduler.queries import CANDIDATES_LOCK_SQL
+    from scheduler.replies import replies_write_batch
+    from scheduler.services import sweep_run
 
     rules = group_rules()
-    due_groups_params = {
-        "window": rules.window,
-        "max_wait": rules.max_wait,
+    claim_params = {
+        "candidate_age": rules.candidate_age,
         "max_messages": rules.max_messages,
-        "lookahead": dispatch_lookahead(),
-        "closed": Conversation.Status.CLOSED,
+        "closed": "CLOSED",
+        "after": None,
+        "limit": 500,
     }
+
+    def sweep():
+        return sweep_run(wake=lambda countdown: None, dispatch_delivery=lambda job: None)
 
     rows, plans = [], {}
     for size in args.sizes:
         with connection.cursor() as cursor:
             fill(cursor, size, args.groups)
-        sweep_run(dispatch=lambda group: None, dispatch_delivery=lambda job: None)  # warm-up
+        sweep()  # warm-up
         idle = []
         for _ in range(args.runs):
             started = time.perf_counter()
-            sweep_run(dispatch=lambda group: None, dispatch_delivery=lambda job: None)
+            sweep()
             idle.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as statements:
+            sweep()
         with connection.cursor() as cursor:
             cursor.execute("UPDATE chat_message SET received_at = received_at - interval '10 seconds' WHERE pending")
             cursor.execute("ANALYZE chat_message")
-        dispatched = []
-        started = time.perf_counter()
-        sweep_run(dispatch=dispatched.append, dispatch_delivery=lambda job: None)
-        due_ms = (time.perf_counter() - started) * 1000
-        started = time.perf_counter()
-        sweep_run(dispatch=dispatched.append, dispatch_delivery=lambda job: None)
-        leased_ms = (time.perf_counter() - started) * 1000
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE chat_message SET received_at = clock_timestamp() WHERE pending")
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + DUE_GROUPS_SQL, due_groups_params)
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + CANDIDATES_LOCK_SQL, claim_params)
             plans[size] = [line for (line,) in cursor.fetchall()]
+        started = time.perf_counter()
+        sweep()
+        due_ms = (time.perf_counter() - started) * 1000
+        batches = []
+        while True:
+            result = replies_write_batch(limit=500)
+            if not result.replies:
+                break
+            batches.append((result.duration * 1000, result.replies))
+        with connection.cursor() as cursor:
             cursor.execute("SELECT pg_size_pretty(pg_relation_size('message_pending_idx'))")
             index_size = cursor.fetchone()[0]
-        rows.append((size, statistics.median(idle), max(idle), due_ms, len(dispatched), leased_ms, index_size))
+        rows.append((size, statistics.median(idle), max(idle), len(statements), due_ms, batches, index_size))
 
     print(f"\nsweep benchmark: {args.groups} open groups (2 pending messages each), {args.runs} idle sweeps per size\n")
     print(
-        "| stored messages | idle sweep p50 ms | idle max ms | sweep, all due ms | dispatched | next sweep ms | "
-        "pending index |"
+        "| stored messages | idle sweep p50 ms | idle max ms | idle statements | sweep, all due ms "
+        "| batches of 500: ms each | pending index |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for size, p50, worst, due_ms, count, leased_ms, index_size in rows:
-        print(f"| {size:,} | {p50:.1f} | {worst:.1f} | {due_ms:.1f} | {count} | {leased_ms:.1f} | {index_size} |")
+    print("|---:|---:|---:|---:|---:|---|---:|")
+    for size, p50, worst, statements, due_ms, batches, index_size in rows:
+        each = ", ".join(f"{ms:.0f} ({replies})" for ms, replies in batches)
+        print(f"| {size:,} | {p50:.1f} | {worst:.1f} | {statements} | {due_ms:.1f} | {each} | {index_size} |")
     for size, plan in plans.items():
-        print(f"\nplan of the due-groups query (idle) with {size:,} stored messages:")
+        print(f"\nplan of the batch's locking query (every group due) with {size:,} stored messages:")
         print("\n".join("    " + line for line in plan))
 
 

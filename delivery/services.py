@@ -83,7 +83,7 @@ def reply_deliveries_open(
     )
     if dispatch is not None:
         jobs = [DeliveryJob(delivery.message_id, delivery.lease_token) for delivery in deliveries]
-        transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
+        transaction.on_commit(lambda: _dispatch_all(jobs, dispatch))
     return deliveries
 
 
@@ -262,13 +262,19 @@ def _leases_renewed(pks: list[uuid.UUID], *, dispatch: Callable[[DeliveryJob], N
         lease_token=RandomUUID(), lease_until=ClockTimestamp() + _lease(), **changes
     )
     jobs = [DeliveryJob(*row) for row in ReplyDelivery.objects.filter(pk__in=pks).values_list("pk", "lease_token")]
-    transaction.on_commit(lambda: [_dispatch_safely(job, dispatch) for job in jobs])
+    transaction.on_commit(lambda: _dispatch_all(jobs, dispatch))
     return jobs
 
 
-def _dispatch_safely(job: DeliveryJob, dispatch: Callable[[DeliveryJob], None]) -> None:
-    try:
-        dispatch(job)
-    except Exception:
-        # Redis is away: the lease runs out and the sweep dispatches the job again.
-        logger.exception("delivery job not enqueued", extra={"message_id": str(job.message_id)})
+def _dispatch_all(jobs: list[DeliveryJob], dispatch: Callable[[DeliveryJob], None]) -> None:
+    """Enqueue the jobs, stopping at the first that fails: Redis is away, and each further try would cost a
+    failed connection (hundreds of them would outlast the job's time limit). The leases of the rest run out and
+    the sweep dispatches them again."""
+    for sent, job in enumerate(jobs):
+        try:
+            dispatch(job)
+        except Exception:
+            logger.exception(
+                "delivery jobs not enqueued", extra={"message_id": str(job.message_id), "left": len(jobs) - sent}
+            )
+            return

@@ -1,14 +1,24 @@
 """The one rule that decides replies: how pending messages split into groups, when a group is due, what its
 reply says. SQL only nominates candidates (scheduler.queries); every decision is made here, in Python."""
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from django.conf import settings
 
 from chat.models import Message, message_order_key
 
 REPLY_HEADER = "Mensagens recebidas:\n"
+
+
+class Arrival(Protocol):
+    """What the rule reads of a message: a Message, or a row of values_list(..., named=True)."""
+
+    id: uuid.UUID
+    timestamp: datetime
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -34,11 +44,11 @@ def group_rules() -> GroupRules:
     )
 
 
-def message_groups_split(messages: list[Message], rules: GroupRules) -> list[tuple[list[Message], str | None]]:
+def message_groups_split(messages: list[Arrival], rules: GroupRules) -> list[tuple[list[Arrival], str | None]]:
     """Split messages (in arrival order) into groups, each with why it ended: a gap of more than the window
     (quiet), a group full at max_messages, or a message arriving more than max_wait after the group's first. The
     last group is still open: its reason is None."""
-    groups: list[list[Message]] = []
+    groups: list[list[Arrival]] = []
     ended: list[str] = []
     for message in messages:
         if groups:
@@ -56,7 +66,7 @@ def message_groups_split(messages: list[Message], rules: GroupRules) -> list[tup
     return list(zip(groups, [*ended, None], strict=True)) if groups else []
 
 
-def open_group_reason(group: list[Message], now: datetime, closed: bool, rules: GroupRules) -> str | None:
+def open_group_reason(group: list[Arrival], now: datetime, closed: bool, rules: GroupRules) -> str | None:
     """Why the newest group is answered now, or None when it must wait: full, quiet for the window, its first
     message waited max_wait, or its conversation closed."""
     if len(group) >= rules.max_messages:
@@ -70,7 +80,7 @@ def open_group_reason(group: list[Message], now: datetime, closed: bool, rules: 
     return None
 
 
-def open_group_due_at(group: list[Message], closed: bool, rules: GroupRules) -> datetime:
+def open_group_due_at(group: list[Arrival], closed: bool, rules: GroupRules) -> datetime:
     """When open_group_reason stops being None: derived from it, so the wake-up and the decision cannot disagree.
     The reason can only change at the group's last arrival, at the end of its window or at its max_wait."""
     instants = sorted(
@@ -79,7 +89,7 @@ def open_group_due_at(group: list[Message], closed: bool, rules: GroupRules) -> 
     return next(instant for instant in instants if open_group_reason(group, instant, closed, rules) is not None)
 
 
-def reply_content(group: list[Message]) -> str:
+def reply_content(group: list[Arrival]) -> str:
     """The header, then one id per line in timestamp-then-arrival order, and a trailing newline."""
     ordered = sorted(group, key=message_order_key)
     return REPLY_HEADER + "".join(f"{message.id}\n" for message in ordered)

@@ -1,5 +1,6 @@
 """The reply engine's raw SQL, where the ORM cannot say it: an aggregate locked FOR NO KEY UPDATE SKIP LOCKED in
-one statement, an UPDATE ... FROM unnest(...), an UPDATE ... RETURNING on the wake-up row.
+one statement, INSERT ... SELECT FROM unnest(...), UPDATE ... FROM unnest(...), an upsert RETURNING on the wake-up
+row.
 
 SQL here only nominates candidates, a superset of the conversations with a due group; which groups are due is
 decided in Python (scheduler.grouping), once.
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from django.db import connection
 
+from chat.models import Conversation, Message
+
 if TYPE_CHECKING:
     from scheduler.replies import Reply
-
-from chat.models import Conversation, Message
 
 CLOSED = Conversation.Status.CLOSED
 
@@ -36,6 +37,17 @@ _CANDIDATE = """(
 )"""
 
 
+# Named so bench/sweep_bench.py can print its plan.
+CANDIDATES_LOCK_SQL = f"""{_WAITING}
+SELECT c.id, c.status, w.first_arrival
+FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
+WHERE {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
+ORDER BY w.first_arrival
+LIMIT %(limit)s
+FOR NO KEY UPDATE OF c SKIP LOCKED
+"""
+
+
 def candidates_lock(
     *, limit: int, after: datetime | None, candidate_age: timedelta, max_messages: int
 ) -> list[tuple[uuid.UUID, str, datetime]]:
@@ -47,14 +59,7 @@ def candidates_lock(
     committed, and a message arriving now waits for this transaction's commit."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""{_WAITING}
-            SELECT c.id, c.status, w.first_arrival
-            FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
-            WHERE {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
-            ORDER BY w.first_arrival
-            LIMIT %(limit)s
-            FOR NO KEY UPDATE OF c SKIP LOCKED
-            """,
+            CANDIDATES_LOCK_SQL,
             {
                 "candidate_age": candidate_age,
                 "max_messages": max_messages,
@@ -112,6 +117,12 @@ def replies_insert(replies: "list[Reply]") -> None:
         )
 
 
+def wakeup_forget(at: datetime) -> None:
+    """Forget the recorded wake-up `at` (its job could not be enqueued), so the next request is not held back."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE scheduler_replywakeup SET wake_at = '-infinity' WHERE wake_at = %s", [at])
+
+
 def messages_mark_answered(message_ids: list[uuid.UUID], reply_ids: list[uuid.UUID]) -> int:
     """Clear `pending` and set `reply_id` on each message, pairwise, in one statement."""
     with connection.cursor() as cursor:
@@ -126,7 +137,7 @@ def messages_mark_answered(message_ids: list[uuid.UUID], reply_ids: list[uuid.UU
         return cursor.rowcount
 
 
-def wakeup_claim(*, at: datetime, tolerance: timedelta) -> float | None:
+def wakeup_record(*, at: datetime, tolerance: timedelta) -> float | None:
     """Record `at` as the next wake-up of the reply engine unless one is already due at or before it; returns the
     seconds until `at` (0 when past) when the caller must schedule it, None when an earlier one stands. A recorded
     wake-up within `tolerance` of now counts as spent: its job may have run already. One statement (an upsert, so

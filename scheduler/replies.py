@@ -25,6 +25,7 @@ from delivery.services import DeliveryJob, reply_deliveries_open
 from realmate import metrics
 from scheduler import queries
 from scheduler.grouping import (
+    Arrival,
     GroupRules,
     group_rules,
     message_groups_split,
@@ -55,7 +56,9 @@ class Reply:
     lag: float
 
     @classmethod
-    def answering(cls, group: list, conversation_id: uuid.UUID, reason: str, generated_at: datetime) -> "Reply":
+    def answering(
+        cls, group: list[Arrival], conversation_id: uuid.UUID, reason: str, generated_at: datetime
+    ) -> "Reply":
         return cls(
             id=uuid.uuid4(),
             conversation_id=conversation_id,
@@ -86,8 +89,11 @@ class BatchResult:
     claimed: int
     reply_ids: tuple[uuid.UUID, ...]
     answered: int
-    # The batch took `limit` conversations: more candidates may follow `cursor` (the last one's oldest arrival).
+    # The batch took `limit` conversations: more candidates may follow `cursor` (the last one's oldest arrival;
+    # another conversation with that very arrival, to the microsecond, waits for the next wake-up).
     full: bool
+    # Part of the batch failed on its rows and was retried in halves (its duration says nothing of its size).
+    split: bool
     cursor: datetime | None
     next_due_at: datetime | None
     duration: float
@@ -120,24 +126,29 @@ def replies_write_batch(
     rules = group_rules()
     started = time.perf_counter()
     claimed: list[tuple[uuid.UUID, str, datetime]] = []
+    split = False
     try:
         with transaction.atomic():
             claimed = queries.candidates_lock(
                 limit=limit, after=after, candidate_age=rules.candidate_age, max_messages=rules.max_messages
             )
             if len(claimed) == limit and continue_after is not None:
+                # Enqueued now, not on commit, so another process takes the next batch while this one writes. With
+                # Redis away this holds the locks for one failed connection attempt (the enqueue does not retry).
                 _call_safely(continue_after, claimed[-1][2], "next reply batch not enqueued")
             written = _groups_answer({id_: status for id_, status, _ in claimed}, rules, dispatch_delivery)
     except DatabaseError as error:
         if not claimed or not _caused_by_rows(error):
             raise
         logger.warning("reply batch failed: retrying it in halves", extra={"error": str(error)})
-        written = _groups_answer_apart([id_ for id_, _, _ in claimed], rules, dispatch_delivery)
+        split = True
+        written = _groups_answer_in_halves([id_ for id_, _, _ in claimed], rules, dispatch_delivery)
     result = BatchResult(
         claimed=len(claimed),
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
         full=len(claimed) == limit,
+        split=split,
         cursor=claimed[-1][2] if claimed else None,
         next_due_at=written.next_due_at,
         duration=time.perf_counter() - started,
@@ -190,7 +201,7 @@ def _groups_answer(
     return written
 
 
-def _groups_answer_apart(
+def _groups_answer_in_halves(
     conversation_ids: list[uuid.UUID], rules: GroupRules, dispatch_delivery: Callable[[DeliveryJob], None] | None
 ) -> Written:
     """Answer the conversations of a failed batch in two halves, each in its own transaction, and split a half
@@ -212,7 +223,7 @@ def _groups_answer_apart(
             if not _caused_by_rows(error):
                 raise
             if len(part) > 1:
-                written.add(_groups_answer_apart(part, rules, dispatch_delivery))
+                written.add(_groups_answer_in_halves(part, rules, dispatch_delivery))
             else:
                 logger.exception(
                     "reply not written: its conversation's rows fail", extra={"conversation_id": str(part[0])}

@@ -64,6 +64,8 @@ class BatchSize:
         return min(self.limit or settings.REPLY_BATCH_SIZE, settings.REPLY_BATCH_SIZE)
 
     def record(self, result: BatchResult) -> None:
+        if result.split:
+            return
         limit = self.next()
         if result.duration > BATCH_TIME_BUDGET:
             self.limit = max(1, limit // 2)
@@ -71,6 +73,7 @@ class BatchSize:
             self.limit = min(2 * limit, settings.REPLY_BATCH_SIZE)
 
 
+# Per process on purpose: each worker process adapts to the batches it runs itself.
 batch_size = BatchSize()
 
 
@@ -134,14 +137,17 @@ def replies_wake_next(
 def replies_wake(at: datetime, *, wake: Callable[[float], None]) -> bool:
     """Schedule a reply job at `at` (rounded up to WAKE_GRANULARITY) unless one is scheduled at or before it
     already; True when this call scheduled it."""
-    countdown = queries.wakeup_claim(at=_round_up(at, WAKE_GRANULARITY), tolerance=WAKE_GRANULARITY)
+    slot = _round_up(at, WAKE_GRANULARITY)
+    countdown = queries.wakeup_record(at=slot, tolerance=WAKE_GRANULARITY)
     if countdown is None:
         return False
     try:
         wake(countdown)
     except Exception:
-        # Redis is away: the recorded wake-up lapses unused, and the next sweep asks again.
+        # Redis is away: forget the wake-up, so the next request (the next sweep's, at the latest) is not held back.
         logger.exception("reply job not enqueued")
+        queries.wakeup_forget(slot)
+        return False
     return True
 
 

@@ -81,7 +81,7 @@ DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREP
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
 # If a worker dies mid-query, PostgreSQL notices within a second and releases the job's row locks, instead of
-# holding them until the query ends; the job's lease then brings the group back.
+# holding them until the query ends; its messages are still pending, and the next reply job takes them.
 DATABASES["default"]["OPTIONS"].setdefault("options", "-c client_connection_check_interval=1000")
 # A database host that vanishes (no reset, packets dropped) is noticed in about 20 s on an idle connection, and
 # in 5 s when data we sent stays unacknowledged, instead of the kernel's hours.
@@ -200,7 +200,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # connection retries every second: realmate.celery.BrokerConnection).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A job running when the broker connection drops is cancelled (Celery 6's default): its ack could not be sent
-# anyway, and the group's lease brings it back.
+# anyway, and its rows are still pending: the next reply job takes them.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Keep Django's JSON logging in the worker instead of Celery's plain text.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -222,7 +222,7 @@ CELERY_TASK_ROUTES = {
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
     "delivery.reply_deliver": {"queue": DELIVERY_QUEUE},
 }
-# Publishing must not hang a sweep for long when Redis is down; the lease brings the job back later.
+# Publishing must not hang a sweep for long when Redis is down; the next sweep asks again.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
 

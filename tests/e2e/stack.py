@@ -74,6 +74,20 @@ class RedisServer:
         )
         wait_until(self._pings, 10, what="redis up")
 
+    def sweeps_pass(self, count: int = 3, timeout: float = 30) -> None:
+        """Wait until `count` sweeps have completed from now on. Each wakes a reply job when anything is due, so
+        a reply that could still be written (a duplicate, say) would be written by then."""
+        for _ in range(count):
+            [(now,)] = self.sql("SELECT clock_timestamp()")
+            wait_until(
+                lambda moment=now: (
+                    self.sql("SELECT last_sweep_at > %s FROM scheduler_sweepheartbeat", (moment,)) == [(True,)]
+                ),
+                timeout=timeout,
+                interval=0.05,
+                what="a sweep",
+            )
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()

@@ -1,15 +1,19 @@
 """Reply batches: many conversations per transaction, chains of full batches, disjoint parallel batches, a poisoned
 conversation, the lost-job case (real PostgreSQL; windows moved by aging rows)."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.db import connection, transaction
 
 from chat.models import Conversation, Message
 from scheduler.grouping import GroupRules, open_group_due_at, open_group_reason
+from scheduler.models import ReplyWakeup
+from scheduler.queries import database_now
 from scheduler.replies import replies_write_batch
-from scheduler.services import BATCH_TIME_BUDGET, BatchSize, replies_answer
+from scheduler.services import BATCH_TIME_BUDGET, WAKE_GRANULARITY, BatchSize, replies_answer, replies_wake, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel
 
@@ -92,7 +96,8 @@ def test_a_conversation_a_webhook_holds_is_skipped_and_answered_later(settings):
 
 def test_the_lost_job_case_an_older_group_that_ended_is_answered_while_a_newer_one_grows(settings):
     """An older group ended (a gap over the window) while no job ran; a newer group keeps growing. The conversation
-    is a candidate by its oldest arrival, and the older group is answered now, the newer one left to grow."""
+    is a candidate by its oldest arrival: the next sweep wakes a job at once, and its batch answers the older
+    group, leaving the newer one to grow."""
     window = settings.GROUP_WINDOW_SECONDS
     conversation = ConversationFactory()
     older = MessageFactory.create_batch(2, conversation=conversation)
@@ -100,9 +105,13 @@ def test_the_lost_job_case_an_older_group_that_ended_is_answered_while_a_newer_o
     age_rows(Message, [m.id for m in older], 3 * window)
     age_rows(Message, [growing[0].id], window - 1)
     age_rows(Message, [growing[1].id], 0.5)
+    woken = []
 
+    sweep_run(wake=woken.append, dispatch_delivery=lambda job: None)
     [reply] = replies_answer_due(conversation.id)
 
+    assert len(woken) == 1
+    assert woken[0] <= WAKE_GRANULARITY.total_seconds()
     assert set(reply.answers.values_list("id", flat=True)) == {m.id for m in older}
     assert pending_ids() == {conversation.id}
 
@@ -166,6 +175,43 @@ def test_a_reply_job_asks_to_wake_when_the_next_group_falls_due(settings):
 
     [countdown] = woken
     assert settings.GROUP_WINDOW_SECONDS - 1 < countdown <= settings.GROUP_WINDOW_SECONDS + 0.1
+
+
+def test_a_full_reply_job_wakes_the_next_batch_at_its_cursor_and_asks_for_its_next_deadline(settings):
+    settings.REPLY_BATCH_SIZE = 2
+    due_conversations(settings, 3)
+    growing = ConversationFactory()
+    first, second = MessageFactory(conversation=growing), MessageFactory(conversation=growing)
+    age_rows(Message, [first.id], settings.GROUP_WINDOW_SECONDS + 1.5)  # the oldest candidate, not due for 2 s
+    age_rows(Message, [second.id], settings.GROUP_WINDOW_SECONDS - 2)
+    continued, woken = [], []
+
+    result = replies_answer(after=None, continue_after=continued.append, wake=woken.append)
+
+    assert (result.full, result.replies) == (True, 1)
+    assert continued == [result.cursor]
+    [countdown] = woken
+    assert 1.5 < countdown <= 2 + WAKE_GRANULARITY.total_seconds()
+
+
+def test_a_wake_up_that_cannot_be_enqueued_is_forgotten():
+    """Redis away: the recorded wake-up would otherwise hold back every later request until its time passed."""
+
+    def unreachable(countdown: float) -> None:
+        raise ConnectionError("redis is away")
+
+    now = database_now()
+    woken = []
+
+    assert replies_wake(now + timedelta(seconds=3), wake=unreachable) is False
+    assert replies_wake(now + timedelta(seconds=4), wake=woken.append) is True
+    assert len(woken) == 1
+    assert ReplyWakeup.objects.get().wake_at > now + timedelta(seconds=3.9)
+
+
+def test_the_previous_releases_reply_job_is_still_registered():
+    """Jobs it queued before an upgrade must not be unknown to the new workers (they now do nothing)."""
+    assert current_app.tasks["scheduler.reply_group_process"].apply(args=[str(uuid.uuid4())]).successful()
 
 
 def test_batch_size_halves_after_a_slow_batch_and_grows_back_after_quick_ones(settings):

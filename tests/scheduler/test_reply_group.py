@@ -10,6 +10,7 @@ from django.db import connection, transaction
 
 from chat.models import Conversation, Message
 from chat.services import message_receive
+from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel
 
@@ -125,8 +126,10 @@ def test_closed_conversation_is_answered_at_once():
     assert len(replies_answer_due(message.conversation_id)) == 1
 
 
-def test_unknown_conversation_is_a_no_op():
-    assert replies_answer_due(uuid.uuid4()) == []
+def test_a_batch_with_nothing_pending_claims_nothing():
+    MessageFactory(pending=False)
+
+    assert replies_write_batch(limit=10).claimed == 0
 
 
 @pytest.mark.django_db(transaction=True)
