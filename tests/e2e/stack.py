@@ -74,20 +74,6 @@ class RedisServer:
         )
         wait_until(self._pings, 10, what="redis up")
 
-    def sweeps_pass(self, count: int = 3, timeout: float = 30) -> None:
-        """Wait until `count` sweeps have completed from now on. Each wakes a reply job when anything is due, so
-        a reply that could still be written (a duplicate, say) would be written by then."""
-        for _ in range(count):
-            [(now,)] = self.sql("SELECT clock_timestamp()")
-            wait_until(
-                lambda moment=now: (
-                    self.sql("SELECT last_sweep_at > %s FROM scheduler_sweepheartbeat", (moment,)) == [(True,)]
-                ),
-                timeout=timeout,
-                interval=0.05,
-                what="a sweep",
-            )
-
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.kill()
@@ -123,7 +109,7 @@ class Stack:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.redis = RedisServer(self.workdir)
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})  # a copy: callers pass shared constants (SHORT_WINDOWS)
         self.worker_count, self.beat_count, self.deliverer_count = workers, beats, deliverers
         self.processes: dict[str, subprocess.Popen] = {}
         self.http = requests.Session()
@@ -158,6 +144,20 @@ class Stack:
         """A sweep completed within the last two seconds: beat and a worker are both up."""
         rows = self.sql("SELECT last_sweep_at > clock_timestamp() - interval '2 seconds' FROM scheduler_sweepheartbeat")
         return bool(rows and rows[0][0])
+
+    def sweeps_pass(self, count: int = 3, timeout: float = 30) -> None:
+        """Wait until `count` sweeps have completed from now on. Each wakes a reply job when anything is due, so
+        a reply that could still be written (a duplicate, say) would be written by then."""
+        for _ in range(count):
+            [(now,)] = self.sql("SELECT clock_timestamp()")
+            wait_until(
+                lambda moment=now: (
+                    self.sql("SELECT last_sweep_at > %s FROM scheduler_sweepheartbeat", (moment,)) == [(True,)]
+                ),
+                timeout=timeout,
+                interval=0.05,
+                what="a sweep",
+            )
 
     def stop(self) -> None:
         for name in list(self.processes):
