@@ -37,11 +37,13 @@ _CANDIDATE = """(
 )"""
 
 
-# Named so bench/sweep_bench.py can print its plan.
+# Named so bench/sweep_bench.py can print its plan. `c.id = ANY(ARRAY(...))` makes the planner probe the
+# conversations by primary key: with a plain join it hashed the whole table (45 ms with 100,000 conversations,
+# against 4 ms), and a LATERAL probe would lock every candidate instead of the batch.
 CANDIDATES_LOCK_SQL = f"""{_WAITING}
 SELECT c.id, c.status, w.first_arrival
 FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
-WHERE {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
+WHERE c.id = ANY(ARRAY(SELECT conversation_id FROM waiting)) AND {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
 ORDER BY w.first_arrival
 LIMIT %(limit)s
 FOR NO KEY UPDATE OF c SKIP LOCKED
@@ -81,6 +83,7 @@ def candidates_outlook(*, candidate_age: timedelta, max_messages: int) -> tuple[
                    min(w.first_arrival) FILTER (WHERE NOT {_CANDIDATE}) + %(candidate_age)s,
                    clock_timestamp()
             FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
+            WHERE c.id = ANY(ARRAY(SELECT conversation_id FROM waiting))
             """,
             {"candidate_age": candidate_age, "max_messages": max_messages, "closed": CLOSED},
         )
