@@ -43,7 +43,8 @@ _CANDIDATE = """(
 CANDIDATES_LOCK_SQL = f"""{_WAITING}
 SELECT c.id, c.status, w.first_arrival
 FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
-WHERE c.id = ANY(ARRAY(SELECT conversation_id FROM waiting)) AND {_CANDIDATE} AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
+WHERE c.id = ANY(ARRAY(SELECT conversation_id FROM waiting)) AND {_CANDIDATE}
+  AND (%(after)s::timestamptz IS NULL OR w.first_arrival > %(after)s::timestamptz)
 ORDER BY w.first_arrival
 LIMIT %(limit)s
 FOR NO KEY UPDATE OF c SKIP LOCKED
