@@ -11,8 +11,9 @@ Who wakes a reply job:
 - a full batch, as soon as it is claimed: the next batch, in another process if one is free;
 - every batch, after it: the earliest due time of the open groups it saw (a group's deadline is known only
   to the Python rule once its messages are read).
-Wake-ups go through one row (ReplyWakeup): a wake-up already scheduled at or before the one asked for stands, so
-the jobs do not multiply however many batches and sweeps ask.
+Future wake-ups go through one row (ReplyWakeup): a wake-up already scheduled at or before the one asked for
+stands, so the jobs do not multiply however many batches and sweeps ask. The sweep's "now" goes straight to the
+queue: there is at most one a sweep.
 """
 
 import logging
@@ -128,7 +129,11 @@ def replies_wake_next(
     candidate_now, next_candidate_at, now = queries.candidates_outlook(
         candidate_age=rules.candidate_age, max_messages=rules.max_messages
     )
-    at = earliest(due_at, next_candidate_at, now if due_now and candidate_now else None)
+    if due_now and candidate_now:
+        # At once, not through the wake-up row: at most one a sweep, and the job asks for what comes next itself.
+        _enqueue(wake, 0.0)
+        return now
+    at = earliest(due_at, next_candidate_at)
     if at is not None:
         replies_wake(at, wake=wake)
     return at
@@ -141,12 +146,18 @@ def replies_wake(at: datetime, *, wake: Callable[[float], None]) -> bool:
     countdown = queries.wakeup_record(at=slot, tolerance=WAKE_GRANULARITY)
     if countdown is None:
         return False
+    if not _enqueue(wake, countdown):
+        # Forgotten, so the next request (the next sweep's, at the latest) is not held back by a job that never was.
+        queries.wakeup_forget(slot)
+        return False
+    return True
+
+
+def _enqueue(wake: Callable[[float], None], countdown: float) -> bool:
     try:
         wake(countdown)
     except Exception:
-        # Redis is away: forget the wake-up, so the next request (the next sweep's, at the latest) is not held back.
-        logger.exception("reply job not enqueued")
-        queries.wakeup_forget(slot)
+        logger.exception("reply job not enqueued")  # Redis is away: the next sweep asks again
         return False
     return True
 
