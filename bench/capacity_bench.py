@@ -1,22 +1,26 @@
 """Capacity benchmark: the figures behind the scaling guide in docs/operations.md.
 
-    python bench/capacity_bench.py [--part webhook|workers|soak|all] [--conversations 10000] [--soak-seconds 120]
-                                   [--against GIT_REF]
+    python bench/capacity_bench.py [--part webhook|workers|drain-webhook|soak|all] [--conversations 10000]
+                                   [--soak-seconds 120] [--against GIT_REF] [--batch-sizes 250,1000]
 
-webhook  gunicorn with 1 and then 2 sync workers (alternating at each step), wrk posting NEW_MESSAGE at rising
-         concurrency (1 ... 128 connections) until p99 passes 250 ms, the latency Meta-compatible providers
-         ask of a webhook receiver; prints each step, and the highest rate under 250 ms per web process.
-workers  10,000 groups (one message each) fall due within one second; a Celery worker with 1, 2 and 4 processes
-         (and beat) answers them; prints replies written per second (first to last reply, database clock).
-         With --against, GIT_REF's code (exported with a virtualenv of its own) runs each step too, alternating.
-soak     the real stack at the true windows (5 s / 6 s, sweep 1 s, worker concurrency 4): 10,000 conversations
-         opened evenly over 120 s, each with a burst of 1-3 messages 1 s apart; prints the reply lag
-         (p50/p99/max: newest answered arrival -> reply written, database clock) and checks every burst got
-         exactly one reply.
+webhook        gunicorn with 1 and then 2 sync workers (alternating at each step), wrk posting NEW_MESSAGE at rising
+               concurrency (1 ... 128 connections) until p99 passes 250 ms, the latency Meta-compatible providers
+               ask of a webhook receiver; prints each step, and the highest rate under 250 ms per web process.
+workers        10,000 conversations, each with a group of 2 messages due at once; a Celery worker with 1 and then 2
+               processes (and beat) answers them; prints replies written per second (first to last reply, database
+               clock) and the ratio to the reference: the same replies written by set-based SQL alone, run before
+               and after the workers. With --against, GIT_REF's code (exported with a virtualenv of its own) runs
+               each step too, alternating; --batch-sizes adds 2-process steps at other REPLY_BATCH_SIZE values.
+drain-webhook  wrk posting NEW_MESSAGE to the conversations of such a backlog, at rest and while a worker of 2
+               processes drains it: what a batch's locks cost a sender.
+soak           the real stack at the true windows (5 s / 6 s, sweep 1 s, worker concurrency 4): 10,000
+               conversations opened evenly over 120 s, each with a burst of 1-3 messages 1 s apart; prints the
+               reply lag (p50/p99/max: newest answered arrival -> reply written, database clock) and checks every
+               burst got exactly one reply.
 
 Everything runs on this one machine (wrk, the senders and the service share its cores): read the figures as
-ratios between rows of one run (1 against 2 web processes, 1 against 2 and 4 worker processes), not as what a
-bigger machine would do. Needs `wrk` (apt-get install wrk), a local PostgreSQL and redis-server.
+ratios between rows of one run, not as what a bigger machine would do. Needs `wrk` (apt-get install wrk), a local
+PostgreSQL and redis-server.
 """
 
 import argparse

@@ -79,7 +79,9 @@ def reply_deliveries_open(
                 lease_until=now + _lease(),
             )
             for reply_id in reply_ids
-        ]
+        ],
+        # Eight parameters a row: a batch with many replies stays under PostgreSQL's 65,535 per statement.
+        batch_size=1000,
     )
     if dispatch is not None:
         jobs = [DeliveryJob(delivery.message_id, delivery.lease_token) for delivery in deliveries]

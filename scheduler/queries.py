@@ -124,7 +124,7 @@ def replies_insert(replies: "list[Reply]") -> None:
 def wakeup_forget(at: datetime) -> None:
     """Forget the recorded wake-up `at` (its job could not be enqueued), so the next request is not held back."""
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE scheduler_replywakeup SET wake_at = '-infinity' WHERE wake_at = %s", [at])
+        cursor.execute("DELETE FROM scheduler_replywakeup WHERE wake_at = %s", [at])
 
 
 def messages_mark_answered(message_ids: list[uuid.UUID], reply_ids: list[uuid.UUID]) -> int:
@@ -141,20 +141,20 @@ def messages_mark_answered(message_ids: list[uuid.UUID], reply_ids: list[uuid.UU
         return cursor.rowcount
 
 
-def wakeup_record(*, at: datetime, tolerance: timedelta) -> float | None:
-    """Record `at` as the next wake-up of the reply engine unless one is already due at or before it; returns the
-    seconds until `at` (0 when past) when the caller must schedule it, None when an earlier one stands. A recorded
-    wake-up within `tolerance` of now counts as spent: its job may have run already. One statement (an upsert, so
-    the row needs no seeding)."""
+def wakeup_record(*, at: datetime, woken_for: datetime | None) -> float | None:
+    """Record `at` as the next wake-up of the reply engine unless one is already scheduled at or before it; returns
+    the seconds until `at` (0 when past) when the caller must schedule it, None when an earlier one stands. A
+    recorded wake-up that has passed is spent, and so is `woken_for`, the one whose job is asking (it may have
+    fired a hair early by another host's clock). One statement (an upsert, so the row needs no seeding)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO scheduler_replywakeup AS w (id, wake_at) VALUES (1, %(at)s)
             ON CONFLICT (id) DO UPDATE SET wake_at = excluded.wake_at
-            WHERE w.wake_at <= clock_timestamp() + %(tolerance)s OR w.wake_at > excluded.wake_at
+            WHERE w.wake_at <= clock_timestamp() OR w.wake_at > excluded.wake_at OR w.wake_at = %(woken_for)s
             RETURNING greatest(0, extract(epoch FROM %(at)s - clock_timestamp()))
             """,
-            {"at": at, "tolerance": tolerance},
+            {"at": at, "woken_for": woken_for},
         )
         row = cursor.fetchone()
     return None if row is None else float(row[0])

@@ -132,10 +132,10 @@ def replies_write_batch(
             claimed = queries.candidates_lock(
                 limit=limit, after=after, candidate_age=rules.candidate_age, max_messages=rules.max_messages
             )
-            if len(claimed) == limit and continue_after is not None:
+            if claimed and len(claimed) == limit and continue_after is not None:
                 # Enqueued now, not on commit, so another process takes the next batch while this one writes. With
                 # Redis away this holds the locks for one failed connection attempt (the enqueue does not retry).
-                _call_safely(continue_after, claimed[-1][2], "next reply batch not enqueued")
+                enqueue_safely(continue_after, claimed[-1][2])
             written = _groups_answer({id_: status for id_, status, _ in claimed}, rules, dispatch_delivery)
     except DatabaseError as error:
         if not claimed or not _caused_by_rows(error):
@@ -236,12 +236,14 @@ def _caused_by_rows(error: DatabaseError) -> bool:
     return sqlstate.startswith(ROW_ERROR_CLASSES)
 
 
-def _call_safely(function: Callable[[datetime], None], argument: datetime, failure: str) -> None:
+def enqueue_safely(enqueue: Callable[..., None], *arguments) -> bool:
+    """Enqueue a reply job; False when it could not be (Redis is away: the next sweep wakes the engine again)."""
     try:
-        function(argument)
+        enqueue(*arguments)
     except Exception:
-        # Redis is away: the next sweep wakes the engine again.
-        logger.exception(failure)
+        logger.exception("reply job not enqueued")
+        return False
+    return True
 
 
 def _batch_report(result: BatchResult, replies: list[Reply]) -> None:

@@ -32,7 +32,7 @@ from realmate import metrics
 from scheduler import queries
 from scheduler.grouping import group_rules
 from scheduler.models import SweepHeartbeat
-from scheduler.replies import BatchResult, earliest, replies_write_batch
+from scheduler.replies import BatchResult, earliest, enqueue_safely, replies_write_batch
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,13 @@ class BatchSize:
 batch_size = BatchSize()
 
 
-def sweep_run(*, wake: Callable[[float], None], dispatch_delivery: Callable[[DeliveryJob], None]) -> SweepResult:
+# How a reply job is enqueued: after `countdown` seconds, knowing the recorded wake-up it answers (None: at once).
+Wake = Callable[[float, datetime | None], None]
+
+
+def sweep_run(*, wake: Wake, dispatch_delivery: Callable[[DeliveryJob], None]) -> SweepResult:
     """One sweep: attach parked messages, expire stale ones, wake a reply job when one is or becomes due, dispatch
-    lost deliveries, beat the heart. Idle, it is three statements."""
+    lost deliveries, beat the heart. Idle, with reply delivery off, it is three statements."""
     started = time.perf_counter()
     attached = expired = 0
     if PendingMessage.objects.filter(state=PendingMessage.State.PARKED).exists():
@@ -102,7 +106,8 @@ def replies_answer(
     *,
     after: datetime | None,
     continue_after: Callable[[datetime], None],
-    wake: Callable[[float], None],
+    wake: Wake,
+    woken_for: datetime | None = None,
     dispatch_delivery: Callable[[DeliveryJob], None] | None = None,
 ) -> BatchResult:
     """One reply job: a batch of due groups answered (scheduler.replies), then the next wake-up asked for: the
@@ -114,14 +119,14 @@ def replies_answer(
     batch_size.record(result)
     if result.full:
         if result.next_due_at is not None:
-            replies_wake(result.next_due_at, wake=wake)
+            replies_wake(result.next_due_at, wake=wake, woken_for=woken_for)
     else:
-        replies_wake_next(wake=wake, due_now=False, due_at=result.next_due_at)
+        replies_wake_next(wake=wake, due_now=False, due_at=result.next_due_at, woken_for=woken_for)
     return result
 
 
 def replies_wake_next(
-    *, wake: Callable[[float], None], due_now: bool, due_at: datetime | None = None
+    *, wake: Wake, due_now: bool, due_at: datetime | None = None, woken_for: datetime | None = None
 ) -> datetime | None:
     """Ask for a reply job at the earliest of `due_at`, the moment the next conversation becomes a candidate, and
     (with `due_now`, the sweep's case) now if one is a candidate already. Returns the moment asked for."""
@@ -131,33 +136,24 @@ def replies_wake_next(
     )
     if due_now and candidate_now:
         # At once, not through the wake-up row: at most one a sweep, and the job asks for what comes next itself.
-        _enqueue(wake, 0.0)
+        enqueue_safely(wake, 0.0, None)
         return now
     at = earliest(due_at, next_candidate_at)
     if at is not None:
-        replies_wake(at, wake=wake)
+        replies_wake(at, wake=wake, woken_for=woken_for)
     return at
 
 
-def replies_wake(at: datetime, *, wake: Callable[[float], None]) -> bool:
+def replies_wake(at: datetime, *, wake: Wake, woken_for: datetime | None = None) -> bool:
     """Schedule a reply job at `at` (rounded up to WAKE_GRANULARITY) unless one is scheduled at or before it
-    already; True when this call scheduled it."""
+    already; True when this call scheduled it. `woken_for`: the wake-up the asking job was enqueued for."""
     slot = _round_up(at, WAKE_GRANULARITY)
-    countdown = queries.wakeup_record(at=slot, tolerance=WAKE_GRANULARITY)
+    countdown = queries.wakeup_record(at=slot, woken_for=woken_for)
     if countdown is None:
         return False
-    if not _enqueue(wake, countdown):
+    if not enqueue_safely(wake, countdown, slot):
         # Forgotten, so the next request (the next sweep's, at the latest) is not held back by a job that never was.
         queries.wakeup_forget(slot)
-        return False
-    return True
-
-
-def _enqueue(wake: Callable[[float], None], countdown: float) -> bool:
-    try:
-        wake(countdown)
-    except Exception:
-        logger.exception("reply job not enqueued")  # Redis is away: the next sweep asks again
         return False
     return True
 

@@ -25,11 +25,12 @@ def sweep() -> dict:
     retry_backoff=True,
     max_retries=5,
 )
-def replies_answer(after: str | None = None) -> int:
+def replies_answer(after: str | None = None, woken_for: str | None = None) -> int:
     result = services.replies_answer(
         after=datetime.fromisoformat(after) if after else None,
         continue_after=replies_continue_enqueue,
         wake=replies_wake_enqueue,
+        woken_for=datetime.fromisoformat(woken_for) if woken_for else None,
         dispatch_delivery=reply_delivery_enqueue,
     )
     return result.replies
@@ -47,8 +48,9 @@ def parked_messages_purge() -> int:
     return parking.parked_messages_purge()
 
 
-def replies_wake_enqueue(countdown: float) -> None:
-    replies_answer.apply_async(countdown=countdown or None)
+def replies_wake_enqueue(countdown: float, woken_for: datetime | None) -> None:
+    kwargs = {"woken_for": woken_for.isoformat()} if woken_for else {}
+    replies_answer.apply_async(kwargs=kwargs, countdown=countdown or None)
 
 
 def replies_continue_enqueue(after: datetime) -> None:

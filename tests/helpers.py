@@ -47,6 +47,13 @@ def replies_answer_due(conversation_id=None, **kwargs) -> list[Message]:
     return list(replies.order_by("conversation_id", "timestamp"))
 
 
+class Woken(list):
+    """A stand-in for the reply job's enqueue (scheduler.services.Wake): collects the countdowns asked for."""
+
+    def __call__(self, countdown: float, woken_for=None) -> None:
+        self.append(countdown)
+
+
 def run_in_parallel(function, times: int) -> list:
     """Run `function` in `times` threads released together; each thread closes its own database connection.
     Returns the results (in completion order); an exception in any thread is raised here."""

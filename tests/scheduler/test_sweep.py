@@ -1,13 +1,16 @@
 """The sweep: attach, expire, wake the reply engine, heartbeat (real PostgreSQL; wake-ups collected in a list)."""
 
+from datetime import timedelta
+
 import pytest
 
 from chat.models import Conversation, Message, PendingMessage
 from chat.parking import parked_messages_purge
 from scheduler.models import ReplyWakeup, SweepHeartbeat
+from scheduler.queries import database_now
 from scheduler.services import WAKE_GRANULARITY, replies_wake, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
-from tests.helpers import age_rows
+from tests.helpers import Woken, age_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -15,13 +18,13 @@ GRANULARITY = WAKE_GRANULARITY.total_seconds()
 
 
 @pytest.fixture
-def woken() -> list[float]:
+def woken() -> Woken:
     """The countdowns of the reply jobs asked for."""
-    return []
+    return Woken()
 
 
-def sweep(woken: list[float]):
-    return sweep_run(wake=woken.append, dispatch_delivery=lambda job: None)
+def sweep(woken: Woken):
+    return sweep_run(wake=woken, dispatch_delivery=lambda job: None)
 
 
 def test_a_due_group_wakes_a_reply_job_now(settings, woken):
@@ -66,19 +69,39 @@ def test_an_earlier_wake_up_replaces_a_later_one_and_a_later_one_waits(settings,
 
     assert len(woken) == 2
     assert woken[1] < woken[0]
-    assert replies_wake(wake_at + 2 * WAKE_GRANULARITY, wake=woken.append) is False
+    assert replies_wake(wake_at + 2 * WAKE_GRANULARITY, wake=woken) is False
     assert len(woken) == 2
 
 
 def test_a_wake_up_whose_time_has_passed_is_spent_so_the_next_is_scheduled(settings, woken):
     """A lost job costs nothing: its recorded wake-up lapses, and the next sweep schedules another."""
     message = MessageFactory()
-    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
     sweep(woken)
-    ReplyWakeup.objects.update(wake_at=EXAMPLE_TIME)
+    assert ReplyWakeup.objects.update(wake_at=EXAMPLE_TIME) == 1
 
     sweep(woken)
 
+    assert len(woken) == 2
+
+
+def test_two_requests_for_the_same_slot_just_ahead_schedule_one_job(woken):
+    now = database_now()
+
+    replies_wake(now + WAKE_GRANULARITY / 5, wake=woken)
+    replies_wake(now + WAKE_GRANULARITY / 5, wake=woken)
+
+    assert len(woken) == 1
+
+
+def test_the_job_woken_for_a_slot_may_ask_for_that_slot_again(woken):
+    """Its host's clock ran a hair ahead: the group is not due yet by the database's, and must not wait a sweep."""
+    now = database_now()
+    replies_wake(now + timedelta(seconds=1), wake=woken)
+    slot = ReplyWakeup.objects.get().wake_at
+
+    assert replies_wake(slot, wake=woken) is False
+    assert replies_wake(slot, wake=woken, woken_for=slot) is True
     assert len(woken) == 2
 
 

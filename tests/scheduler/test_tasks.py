@@ -5,12 +5,12 @@ import pytest
 from chat.models import Message
 from scheduler.tasks import replies_answer
 from tests.factories import MessageFactory
-from tests.helpers import age_rows
+from tests.helpers import Woken, age_rows
 
 
 @pytest.mark.django_db
 def test_a_reply_job_takes_no_conversation_and_answers_what_is_due(settings, monkeypatch):
-    monkeypatch.setattr("scheduler.tasks.replies_wake_enqueue", lambda countdown: None)
+    monkeypatch.setattr("scheduler.tasks.replies_wake_enqueue", Woken())
     due, fresh = MessageFactory(), MessageFactory()
     age_rows(Message, [due.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
