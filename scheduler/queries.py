@@ -74,28 +74,40 @@ def candidates_lock(
         return cursor.fetchall()
 
 
-def candidates_outlook(*, candidate_age: timedelta, max_messages: int) -> tuple[bool, datetime | None, datetime]:
-    """Without locking: whether any conversation is a candidate now, when the next one that is not becomes one
-    (its oldest pending arrival plus `candidate_age`; None when nothing else waits), and the database clock."""
+def candidates_outlook(
+    *, candidate_age: timedelta, max_messages: int, since: datetime | None = None
+) -> tuple[bool, datetime | None, datetime]:
+    """Without locking: whether any conversation is a candidate now; when the next one becomes one by time after
+    `since` (default: now), its oldest pending arrival plus `candidate_age`, None when none does; and the database
+    clock. A batch passes its transaction's start, so a conversation that became a candidate while it ran (after
+    its claim) is woken for at once."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""{_WAITING}
             SELECT coalesce(bool_or({_CANDIDATE}), false),
-                   min(w.first_arrival) FILTER (WHERE NOT {_CANDIDATE}) + %(candidate_age)s,
+                   min(w.first_arrival) FILTER (
+                       WHERE w.first_arrival > coalesce(%(since)s::timestamptz, clock_timestamp()) - %(candidate_age)s
+                       AND NOT (w.pending_count >= %(max_messages)s OR c.status = %(closed)s)
+                   ) + %(candidate_age)s,
                    clock_timestamp()
             FROM waiting w JOIN chat_conversation c ON c.id = w.conversation_id
             WHERE c.id = ANY(ARRAY(SELECT conversation_id FROM waiting))
             """,
-            {"candidate_age": candidate_age, "max_messages": max_messages, "closed": CLOSED},
+            {"candidate_age": candidate_age, "max_messages": max_messages, "closed": CLOSED, "since": since},
         )
         return cursor.fetchone()
 
 
 def database_now() -> datetime:
     """The database clock, clock_timestamp(): the one every window is measured on."""
+    return database_clock()[0]
+
+
+def database_clock() -> tuple[datetime, datetime]:
+    """The database clock, and when the current transaction started on it (now())."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
+        cursor.execute("SELECT clock_timestamp(), now()")
+        return cursor.fetchone()
 
 
 def replies_insert(replies: "list[Reply]") -> None:

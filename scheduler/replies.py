@@ -77,11 +77,14 @@ class Written:
     replies: list[Reply] = field(default_factory=list)
     answered: int = 0
     next_due_at: datetime | None = None
+    # When its transaction started (database clock): a conversation may have become a candidate after it, unseen.
+    since: datetime | None = None
 
     def add(self, other: "Written") -> None:
         self.replies += other.replies
         self.answered += other.answered
         self.next_due_at = earliest(self.next_due_at, other.next_due_at)
+        self.since = earliest(self.since, other.since)
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ class BatchResult:
     split: bool
     cursor: datetime | None
     next_due_at: datetime | None
+    # When the batch's transaction started (None: it claimed nothing); see Written.since.
+    since: datetime | None
     duration: float
 
     @property
@@ -151,6 +156,7 @@ def replies_write_batch(
         split=split,
         cursor=claimed[-1][2] if claimed else None,
         next_due_at=written.next_due_at,
+        since=written.since,
         duration=time.perf_counter() - started,
     )
     _batch_report(result, written.replies)
@@ -174,8 +180,8 @@ def _groups_answer(
         return Written()
     # The database clock, read after the lock: no message stamped before it is missed (a NEW_MESSAGE for these
     # conversations waits for this transaction's commit).
-    now = queries.database_now()
-    written = Written()
+    now, started = queries.database_clock()
+    written = Written(since=started)
     for conversation_id, messages in groupby(pending, key=attrgetter("conversation_id")):
         closed = statuses[conversation_id] == Conversation.Status.CLOSED
         groups = message_groups_split(list(messages), rules)

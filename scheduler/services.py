@@ -121,18 +121,23 @@ def replies_answer(
         if result.next_due_at is not None:
             replies_wake(result.next_due_at, wake=wake, woken_for=woken_for)
     else:
-        replies_wake_next(wake=wake, due_now=False, due_at=result.next_due_at, woken_for=woken_for)
+        replies_wake_next(wake=wake, due_now=False, due_at=result.next_due_at, since=result.since, woken_for=woken_for)
     return result
 
 
 def replies_wake_next(
-    *, wake: Wake, due_now: bool, due_at: datetime | None = None, woken_for: datetime | None = None
+    *,
+    wake: Wake,
+    due_now: bool,
+    due_at: datetime | None = None,
+    since: datetime | None = None,
+    woken_for: datetime | None = None,
 ) -> datetime | None:
     """Ask for a reply job at the earliest of `due_at`, the moment the next conversation becomes a candidate, and
     (with `due_now`, the sweep's case) now if one is a candidate already. Returns the moment asked for."""
     rules = group_rules()
     candidate_now, next_candidate_at, now = queries.candidates_outlook(
-        candidate_age=rules.candidate_age, max_messages=rules.max_messages
+        candidate_age=rules.candidate_age, max_messages=rules.max_messages, since=since
     )
     if due_now and candidate_now:
         # At once, not through the wake-up row: at most one a sweep, and the job asks for what comes next itself.
