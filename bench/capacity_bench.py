@@ -236,7 +236,8 @@ def reference_drain(groups: int) -> dict:
 def drain(groups: int, processes: int, root: Path, python: Path, batch_size: int | None = None) -> dict:
     """`groups` due groups answered by a worker of `processes` processes (the code at `root`): the replies written,
     the seconds from the first to the last (database clock), and each batch's duration from the worker's log."""
-    from tests.e2e.stack import Stack, wait_until
+    from tests.e2e.stack import Stack
+    from tests.helpers import wait_until
 
     env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "INFO", "CELERY_LOG_LEVEL": "INFO"}
     if batch_size:
@@ -280,7 +281,8 @@ def webhook_during_drain(args: argparse.Namespace) -> None:
     a worker of 2 processes drains it. A batch locks its conversations until it commits, so a message to one of them
     waits for that commit: the difference between the two rows is what the batches' locks (and their CPU) cost."""
     from bench.webhook_bench import run_wrk
-    from tests.e2e.stack import Stack, wait_until
+    from tests.e2e.stack import Stack
+    from tests.helpers import wait_until
 
     stack = Stack("drainweb", env={"CELERY_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}, workers=0, beats=0)
     stack.start()
@@ -318,7 +320,8 @@ def webhook_during_drain(args: argparse.Namespace) -> None:
 # --- (c) a soak at the true windows
 def soak(args: argparse.Namespace) -> None:
     from bench.reply_lag_bench import reply_lags
-    from tests.e2e.stack import Stack, wait_until
+    from tests.e2e.stack import Stack
+    from tests.helpers import wait_until
 
     rng = random.Random(7)
     bursts = {uuid.uuid4(): [uuid.uuid4() for _ in range(rng.randint(1, 3))] for _ in range(args.conversations)}

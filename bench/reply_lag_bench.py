@@ -88,7 +88,8 @@ def row(label: str, round_number: int, lags: list[float]) -> str:
 def measure(args: argparse.Namespace, root: Path, python: Path, deliver: bool) -> tuple[list[float], list[float]]:
     """One run on a fresh stack of the code at `root`: the lag of every reply, and (`deliver`) of every delivery,
     in seconds."""
-    from tests.e2e.stack import Stack, wait_until
+    from tests.e2e.stack import Stack
+    from tests.helpers import wait_until
     from tests.receiver import Receiver
 
     receiver = Receiver().start() if deliver else None

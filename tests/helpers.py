@@ -1,10 +1,15 @@
 """Builders of webhook payloads and small database helpers shared by the tests."""
 
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
+import psycopg
+import requests
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -52,6 +57,20 @@ class Woken(list):
 
     def __call__(self, countdown: float, woken_for=None) -> None:
         self.append(countdown)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = predicate()
+        except (requests.RequestException, psycopg.Error, OSError):
+            result = None
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:g} s")
+        time.sleep(interval)
 
 
 def run_in_parallel(function, times: int) -> list:

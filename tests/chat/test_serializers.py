@@ -71,7 +71,7 @@ def test_receipt_renders_the_message_id_as_id():
 def test_new_message_data_is_strict(data, errors):
     serializer = NewMessageDataSerializer(data=data)
 
-    assert serializer.is_valid() is not errors
+    assert serializer.is_valid() is (not errors)
     assert set(serializer.errors) == errors
     if not errors:
         assert serializer.validated_data["content"] == data["content"]
@@ -91,7 +91,7 @@ def test_new_message_data_is_strict(data, errors):
 def test_envelope_is_strict(data, errors):
     serializer = WebhookEnvelopeSerializer(data=data)
 
-    assert serializer.is_valid() is not errors
+    assert serializer.is_valid() is (not errors)
     assert set(serializer.errors) == errors
 
 

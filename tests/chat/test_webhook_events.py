@@ -1,7 +1,6 @@
 """Every success row and every business-rule 400 of the contract (docs/contract.md), through the full Django stack."""
 
 import threading
-import time
 import uuid
 from datetime import timedelta
 from http import HTTPStatus
@@ -12,7 +11,7 @@ from django.db import connection, transaction
 from chat.models import Conversation, Message, PendingMessage
 from chat.services import message_receive
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
-from tests.helpers import age_rows, close_conversation, new_conversation, new_message
+from tests.helpers import age_rows, close_conversation, new_conversation, new_message, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -298,7 +297,7 @@ def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
     close_thread = threading.Thread(target=close)
     close_thread.start()
     try:
-        assert _wait_for_a_backend_waiting_on_a_lock(), "the close never waited for the message's lock"
+        wait_until(_a_backend_waits_on_a_lock, 10, 0.02, "the close waiting for the message's lock")
     finally:
         release.set()
         message_thread.join()
@@ -309,17 +308,12 @@ def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
     assert [m["id"] for m in response.json()["messages"]] == [str(message_id)]
 
 
-def _wait_for_a_backend_waiting_on_a_lock(timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.02)
-    return False
+def _a_backend_waits_on_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
 
 
 def test_close_keeps_pending_messages_pending(webhook):

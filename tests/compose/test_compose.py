@@ -17,7 +17,8 @@ import pytest
 import requests
 
 from tests.e2e.scenario import reply_text
-from tests.e2e.stack import ROOT, free_port, wait_until
+from tests.e2e.stack import ROOT, free_port
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.compose
 

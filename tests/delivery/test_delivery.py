@@ -15,9 +15,9 @@ from chat.models import Message
 from delivery.client import retry_after_seconds
 from delivery.models import ReplyDelivery
 from delivery.services import DeliveryJob, deliveries_dispatch, deliveries_retry, reply_deliver
-from tests.e2e.stack import free_port, wait_until
+from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
-from tests.helpers import age_rows, replies_answer_due, run_in_parallel
+from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import SHORT_WINDOWS, running_stack
-from tests.e2e.stack import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from http import HTTPStatus
 import pytest
 
 from tests.e2e.conftest import running_stack
-from tests.e2e.stack import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,8 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.e2e.stack import ROOT, RedisServer, free_port, wait_until
+from tests.e2e.stack import ROOT, RedisServer, free_port
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

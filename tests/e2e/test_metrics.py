@@ -7,8 +7,7 @@ from http import HTTPStatus
 import pytest
 
 from tests.e2e.conftest import SHORT_WINDOWS, running_stack
-from tests.e2e.stack import wait_until
-from tests.helpers import metric_samples
+from tests.helpers import metric_samples, wait_until
 
 pytestmark = pytest.mark.e2e
 STAMP = "2025-06-04T14:20:00Z"

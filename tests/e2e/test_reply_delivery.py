@@ -12,8 +12,8 @@ from http import HTTPStatus
 import pytest
 
 from tests.e2e.conftest import SHORT_WINDOWS, started
-from tests.e2e.stack import Stack, wait_until
-from tests.helpers import metric_samples
+from tests.e2e.stack import Stack
+from tests.helpers import metric_samples, wait_until
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e

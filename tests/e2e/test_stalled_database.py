@@ -11,7 +11,8 @@ import pytest
 
 from tests.e2e.conftest import SHORT_WINDOWS, started
 from tests.e2e.scenario import reply_text
-from tests.e2e.stack import Stack, free_port, wait_until
+from tests.e2e.stack import Stack, free_port
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.e2e.conftest import SHORT_WINDOWS, running_stack
 from tests.e2e.scenario import reply_text
-from tests.e2e.stack import wait_until
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.e2e
 

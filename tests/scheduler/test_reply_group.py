@@ -1,7 +1,6 @@
 """The reply job: grouping, due checks, exact content, idempotency (real PostgreSQL, windows moved by aging rows)."""
 
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from chat.models import Conversation, Message
 from chat.services import message_receive
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
-from tests.helpers import age_rows, replies_answer_due, run_in_parallel
+from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -153,13 +152,6 @@ def waiting_on_a_lock(query_part: str) -> bool:
         return cursor.fetchone()[0] > 0
 
 
-def poll(condition, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
     """The job holds the conversation; a webhook's FOR SHARE waits, so its arrival is stamped after the reply.
@@ -196,13 +188,13 @@ def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
     holder.start()
     locked.wait(10)
     job = in_thread(lambda: replies_answer_due(first.conversation_id))
-    poll(lambda: waiting_on_a_lock("UPDATE chat_message m SET pending = false"))
+    wait_until(lambda: waiting_on_a_lock("UPDATE chat_message m SET pending = false"), 10, 0.02, "the job's wait")
     webhook = in_thread(
         lambda: message_receive(
             message_id=late_id, conversation_id=first.conversation_id, content="late", event_at=EXAMPLE_TIME
         )
     )
-    poll(lambda: waiting_on_a_lock("WITH conversation AS"))
+    wait_until(lambda: waiting_on_a_lock("WITH conversation AS"), 10, 0.02, "the webhook's wait")
     release.set()
     for thread in (holder, job, webhook):
         thread.join(10)
