@@ -34,6 +34,22 @@ def backlog(stack, groups: int) -> None:
     )
 
 
+def assert_answered_exactly_once(stack, groups: int) -> None:
+    """Every conversation of the backlog has one reply, answering both its messages; then the backlog is cleared
+    for the next test."""
+    [(conversations, replies, answered_once, linked)] = stack.sql(
+        """SELECT count(DISTINCT conversation_id) FILTER (WHERE type = 'INBOUND'),
+                  count(*) FILTER (WHERE type = 'OUTBOUND'),
+                  (SELECT count(*) FROM (SELECT conversation_id FROM chat_message WHERE type = 'OUTBOUND'
+                                         GROUP BY conversation_id HAVING count(*) = 1) AS once),
+                  count(*) FILTER (WHERE type = 'INBOUND' AND reply_id IS NOT NULL)
+           FROM chat_message"""
+    )
+    assert replies == conversations == answered_once == groups
+    assert linked == 2 * groups
+    stack.sql("TRUNCATE chat_message, chat_conversation CASCADE")
+
+
 @pytest.mark.parametrize("workers", [2, 4])
 def test_several_workers_drain_one_backlog_answering_every_group_exactly_once(stack, workers):
     backlog(stack, GROUPS)
@@ -51,17 +67,7 @@ def test_several_workers_drain_one_backlog_answering_every_group_exactly_once(st
         for name in names:
             stack.stop_role(name)
 
-    [(conversations, replies, answered_once, linked)] = stack.sql(
-        """SELECT count(DISTINCT conversation_id) FILTER (WHERE type = 'INBOUND'),
-                  count(*) FILTER (WHERE type = 'OUTBOUND'),
-                  (SELECT count(*) FROM (SELECT conversation_id FROM chat_message WHERE type = 'OUTBOUND'
-                                         GROUP BY conversation_id HAVING count(*) = 1) AS once),
-                  count(*) FILTER (WHERE type = 'INBOUND' AND reply_id IS NOT NULL)
-           FROM chat_message"""
-    )
-    assert replies == conversations == answered_once
-    assert linked == 2 * conversations
-    stack.sql("TRUNCATE chat_message, chat_conversation CASCADE")
+    assert_answered_exactly_once(stack, GROUPS)
 
 
 def test_redis_down_15_s_during_a_drain_loses_nothing_and_doubles_nothing(stack):
@@ -90,12 +96,4 @@ def test_redis_down_15_s_during_a_drain_loses_nothing_and_doubles_nothing(stack)
     finally:
         stack.stop_role("outage-drainer")
 
-    [(conversations, replies, answered_once)] = stack.sql(
-        """SELECT count(DISTINCT conversation_id) FILTER (WHERE type = 'INBOUND'),
-                  count(*) FILTER (WHERE type = 'OUTBOUND'),
-                  (SELECT count(*) FROM (SELECT conversation_id FROM chat_message WHERE type = 'OUTBOUND'
-                                         GROUP BY conversation_id HAVING count(*) = 1) AS once)
-           FROM chat_message"""
-    )
-    assert replies == conversations == answered_once == GROUPS
-    stack.sql("TRUNCATE chat_message, chat_conversation CASCADE")
+    assert_answered_exactly_once(stack, GROUPS)
