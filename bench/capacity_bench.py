@@ -33,7 +33,6 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 
 import requests
@@ -248,7 +247,7 @@ def drain(groups: int, processes: int, root: Path, python: Path, batch_size: int
         backlog_seed(stack, groups)
         stack.start_role("worker", "worker0")
         stack.start_role("beat", "beat0")
-        wait_until(partial(nothing_pending, stack), timeout=1200, interval=1, what="every group answered")
+        wait_until(stack.nothing_pending, timeout=1200, interval=1, what="every group answered")
         [(replies, seconds)] = stack.sql(
             """SELECT count(*), extract(epoch FROM max(timestamp) - min(timestamp))
                FROM chat_message WHERE type = 'OUTBOUND'"""
@@ -303,7 +302,7 @@ def webhook_during_drain(args: argparse.Namespace) -> None:
         during = run_wrk(url, "NEW_MESSAGE", args.step_seconds, args.drain_connections, 2, env)
         [(replies,)] = stack.sql("SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'")
         rows.append(("during the drain", during, f"{replies} of {args.conversations} answered when wrk ended"))
-        wait_until(partial(nothing_pending, stack), timeout=600, interval=0.5, what="the backlog drained")
+        wait_until(stack.nothing_pending, timeout=600, interval=0.5, what="the backlog drained")
     finally:
         stack.stop()
     print(
@@ -349,7 +348,7 @@ def soak(args: argparse.Namespace) -> None:
     try:
         late, failures = send_on_schedule(stack.base_url, events)
         total = sum(len(ids) for ids in bursts.values())
-        wait_until(partial(nothing_pending, stack), timeout=300, interval=1, what="every burst answered")
+        wait_until(stack.nothing_pending, timeout=300, interval=1, what="every burst answered")
         [(inbound, outbound, answered_once)] = stack.sql(
             """SELECT (SELECT count(*) FROM chat_message WHERE type = 'INBOUND'),
                       (SELECT count(*) FROM chat_message WHERE type = 'OUTBOUND'),
@@ -373,14 +372,6 @@ def soak(args: argparse.Namespace) -> None:
         f"{ordered[0]:.3f} |"
     )
     print(f"\nsenders: {failures} requests failed; p99 of how late a request left its schedule: {late:.3f} s")
-
-
-def nothing_pending(stack) -> bool:
-    """No message waits for a reply or for its conversation."""
-    return stack.sql(
-        """SELECT (SELECT count(*) FROM chat_message WHERE pending)
-                  + (SELECT count(*) FROM chat_pendingmessage WHERE state = 'PARKED')"""
-    ) == [(0,)]
 
 
 def send_on_schedule(base_url: str, events: list[tuple[float, dict]]) -> tuple[float, int]:

@@ -130,6 +130,13 @@ class Stack:
         rows = self.sql("SELECT last_sweep_at > clock_timestamp() - interval '2 seconds' FROM scheduler_sweepheartbeat")
         return bool(rows and rows[0][0])
 
+    def nothing_pending(self) -> bool:
+        """No message waits for a reply or for its conversation."""
+        return self.sql(
+            """SELECT (SELECT count(*) FROM chat_message WHERE pending)
+                      + (SELECT count(*) FROM chat_pendingmessage WHERE state = 'PARKED')"""
+        ) == [(0,)]
+
     def sweeps_pass(self, count: int = 3, timeout: float = 30) -> None:
         """Wait until `count` sweeps have completed from now on. Each wakes a reply job when anything is due, so
         a reply that could still be written (a duplicate, say) would be written by then."""

@@ -58,7 +58,7 @@ def test_several_workers_drain_one_backlog_answering_every_group_exactly_once(st
         stack.start_role("worker", name, CELERY_CONCURRENCY="2")
     try:
         wait_until(
-            lambda: stack.sql("SELECT count(*) FROM chat_message WHERE pending") == [(0,)],
+            stack.nothing_pending,
             timeout=120,
             interval=0.5,
             what="the backlog drained",
@@ -88,7 +88,7 @@ def test_redis_down_15_s_during_a_drain_loses_nothing_and_doubles_nothing(stack)
         finally:
             stack.redis.start()
         wait_until(
-            lambda: stack.sql("SELECT count(*) FROM chat_message WHERE pending") == [(0,)],
+            stack.nothing_pending,
             timeout=180,
             interval=0.5,
             what="the backlog drained after Redis returned",
