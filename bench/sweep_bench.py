@@ -103,7 +103,7 @@ def main() -> None:
     }
 
     def sweep():
-        return sweep_run(wake=lambda countdown: None, dispatch_delivery=lambda job: None)
+        return sweep_run(wake=lambda countdown: None, wake_delivery=lambda: None)
 
     rows, plans = [], {}
     for size in args.sizes:

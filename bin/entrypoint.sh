@@ -82,11 +82,11 @@ case "$role" in
     ;;
   delivery)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    # Its processes mostly wait on the receiver: more of them than cores is fine.
+    # Each process runs one batch at a time with REPLY_WEBHOOK_CONCURRENCY POSTs in flight: one per core is enough.
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${DELIVERY_CONCURRENCY:-4}" \
+      --concurrency "${DELIVERY_CONCURRENCY:-2}" \
       --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
       --queues delivery \
       --without-gossip --without-mingle \

@@ -1,20 +1,11 @@
 from django.contrib import admin, messages
 
-from delivery.models import ReplyDelivery
+from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.services import deliveries_retry
-from delivery.tasks import reply_delivery_enqueue
+from delivery.tasks import deliveries_send_enqueue
 
 
-@admin.register(ReplyDelivery)
-class ReplyDeliveryAdmin(admin.ModelAdmin):
-    """Read-only: the delivery jobs own the state; an operator can only start failed deliveries again."""
-
-    list_display = ["message", "state", "attempts", "created_at", "delivered_at", "last_error"]
-    list_filter = ["state"]
-    search_fields = ["message__id", "message__conversation__id"]
-    ordering = ["-created_at"]
-    actions = ["retry_delivery"]
-
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -24,13 +15,42 @@ class ReplyDeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+
+@admin.register(ReplyDelivery)
+class ReplyDeliveryAdmin(ReadOnlyAdmin):
+    """Read-only: the delivery batches own the state; an operator can only start failed deliveries again."""
+
+    list_display = ["message", "state", "attempts", "created_at", "next_attempt_at", "delivered_at", "last_error"]
+    list_filter = ["state"]
+    search_fields = ["message__id", "message__conversation__id"]
+    ordering = ["-created_at"]
+    actions = ["retry_delivery"]
+
+    def changelist_view(self, request, extra_context=None):
+        circuit = ReceiverCircuit.objects.filter(opened_at__isnull=False).first()
+        if circuit is not None:
+            self.message_user(
+                request,
+                f"The receiver's circuit is open since {circuit.opened_at:%Y-%m-%d %H:%M:%S} UTC"
+                f" ({circuit.last_error}): deliveries wait, one probe every few seconds.",
+                messages.WARNING,
+            )
+        return super().changelist_view(request, extra_context)
+
     def has_retry_permission(self, request) -> bool:
         return request.user.has_perm("delivery.change_replydelivery")
 
     @admin.action(description="Retry delivery of the selected replies", permissions=["retry"])
     def retry_delivery(self, request, queryset) -> None:
-        restarted = deliveries_retry(list(queryset.values_list("pk", flat=True)), dispatch=reply_delivery_enqueue)
+        restarted = deliveries_retry(list(queryset.values_list("pk", flat=True)), wake=deliveries_send_enqueue)
         skipped = queryset.count() - restarted
         self.message_user(request, f"{restarted} delivery(ies) started again.", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"{skipped} already delivered: left alone.", messages.WARNING)
+
+
+@admin.register(ReceiverCircuit)
+class ReceiverCircuitAdmin(ReadOnlyAdmin):
+    """The receiver's circuit breaker, read-only: the delivery batches open and close it (delivery.circuit)."""
+
+    list_display = ["__str__", "failures", "opened_at", "probe_at", "last_error"]

@@ -1,4 +1,4 @@
-"""The delivery state of each OUTBOUND reply POSTed to REPLY_WEBHOOK_URL (delivery.services)."""
+"""The delivery state of each OUTBOUND reply POSTed to REPLY_WEBHOOK_URL, and of the receiver (delivery.services)."""
 
 from django.db import models
 from django.db.models import Q
@@ -8,11 +8,12 @@ from chat.models import Message
 
 
 class ReplyDelivery(models.Model):
-    """One per OUTBOUND written while REPLY_WEBHOOK_URL is set; the row is the truth, Celery only carries jobs.
+    """One per OUTBOUND written while REPLY_WEBHOOK_URL is set. PostgreSQL is the queue of record: a pending row
+    whose `next_attempt_at` has come is due, and the next delivery batch claims it; Celery only carries wake-ups.
 
-    A job may attempt only while it holds the lease: it carries the `lease_token` it was dispatched with, and
-    each attempt and each retry sets a new one, so a job that was lost, duplicated or overtaken does nothing.
-    A pending row whose `lease_until` has passed has no live job: the sweep dispatches a new one.
+    A batch claims its rows with a token (`claim_token`) and pushes their `next_attempt_at` past the batch's last
+    possible moment: a batch that dies leaves rows that fall due again by themselves, and a batch that outlived its
+    claim settles nothing but a success, since the token is no longer the row's.
     """
 
     class State(models.TextChoices):
@@ -30,14 +31,19 @@ class ReplyDelivery(models.Model):
     # No retry starts after this (REPLY_DELIVERY_MAX_SECONDS after the reply, or after an admin's retry).
     give_up_at = models.DateTimeField()
     delivered_at = models.DateTimeField(null=True, blank=True)
-    lease_token = models.UUIDField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
+    # The batch that holds the row (None: no batch does).
+    claim_token = models.UUIDField(null=True, blank=True)
+    # When a pending delivery is due: now for a new one, after its backoff for a retry, after the claim's end while
+    # a batch holds it. None once settled.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "reply deliveries"
         indexes = [
-            # The sweep's question, "which pending deliveries have no live job", reads only this index.
-            models.Index(fields=["lease_until"], condition=Q(state="pending"), name="delivery_pending_lease_idx"),
+            # "Is anything due?" (the sweep) and "which due rows are past give_up_at?" read only this index.
+            models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="delivery_pending_due_idx"),
+            # A batch claims the oldest due replies first: it walks this index in order.
+            models.Index(fields=["created_at"], condition=Q(state="pending"), name="delivery_pending_age_idx"),
             models.Index(fields=["state"], condition=~Q(state="delivered"), name="delivery_undelivered_idx"),
         ]
         constraints = [
@@ -53,3 +59,23 @@ class ReplyDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} ({self.state}, {self.attempts} attempts)"
+
+
+class ReceiverCircuit(models.Model):
+    """One row: the circuit breaker in front of REPLY_WEBHOOK_URL, shared by every delivery process
+    (delivery.circuit). Closed (`opened_at` empty), batches go out; open, one probe every REPLY_CIRCUIT_PROBE_SECONDS
+    and nothing else, until a probe gets an answer."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    # Receiver failures in a row (timeouts, connection errors, 408, 429, 5xx); any other answer resets it.
+    failures = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    # While open: when the next probe may start.
+    probe_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="receiver_circuit_single_row")]
+
+    def __str__(self) -> str:
+        return "open" if self.opened_at else "closed"

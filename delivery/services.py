@@ -1,61 +1,57 @@
 """Reply delivery: every OUTBOUND POSTed to REPLY_WEBHOOK_URL, at least once, nothing lost.
 
-The state lives in PostgreSQL (ReplyDelivery), written in the reply's own transaction; Celery only carries jobs.
-A job holds a lease (a token and a time): it attempts only while its token is the row's, and every attempt and
-every retry replaces the token, so a job that Redis lost, a worker dropped or Celery delivered twice does
-nothing, and the sweep dispatches a new job for each pending row whose lease ran out (deliveries_dispatch).
-A receiver may still get a reply twice (a worker killed after the POST, before recording it): each POST carries
-the reply's id as its Idempotency-Key, so it can drop repeats.
+PostgreSQL is the queue of record (ReplyDelivery, written in the reply's own transaction); a Celery job is only a
+wake-up call, sent after each reply batch commits and by the sweep while anything is due. A job is one batch:
+it claims up to REPLY_DELIVERY_BATCH due deliveries, oldest first, in one statement, POSTs them with up to
+REPLY_WEBHOOK_CONCURRENCY in flight, and settles every outcome in one more. A full batch first wakes another job,
+so every delivery process works on the backlog at once. A lost job costs nothing (the rows are there), and a
+batch that dies leaves its rows to fall due again when its claim ends (queries.CLAIM_SQL). A receiver may
+still get a reply twice (a process killed after the POST, before the settle): each POST carries the reply's id as
+its Idempotency-Key, so it can drop repeats.
 
 Outcomes of one attempt: a 2xx is `delivered`; a timeout, a connection error, 408, 429 or a 5xx is retried after
 an exponential backoff with full jitter (or the receiver's Retry-After, when longer) until give_up_at, then
-`failed`; any other answer is `failed` at once.
+`failed`; any other answer is `failed` at once. Receiver failures in a row open the circuit (delivery.circuit).
 """
 
 import json
 import logging
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
-from django.contrib.postgres.functions import RandomUUID
 from django.db import transaction
-from django.db.models import F
 
 from chat.db import ClockTimestamp
 from chat.fields import UTCDateTimeField
-from chat.models import MESSAGE_ORDER, Message
 from chat.webhook import signature_for
 from delivery import client
+from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
+from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
 from realmate import metrics
 
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-# Pending deliveries the sweep dispatches at most at once; the next sweep takes the rest.
-DISPATCH_BATCH = 500
+
+# How a delivery job is enqueued (delivery.tasks): a wake-up call, carrying nothing.
+DeliveryWake = Callable[[], None]
 
 
 @dataclass(frozen=True)
-class DeliveryJob:
-    """What a delivery job carries: the reply and the lease token that allows it to attempt."""
+class BatchResult:
+    """What one delivery job did. `outcomes` counts the settled rows by outcome (delivered, retry, failed, unsent)."""
 
-    message_id: uuid.UUID
-    lease_token: uuid.UUID
-
-
-@dataclass(frozen=True)
-class AttemptResult:
-    """What one job did: the delivery's state after it (None: the job no longer held the lease and did nothing),
-    and when it must try again (`retry`: the next job, `retry_in`: after how many seconds)."""
-
-    state: str | None
-    retry: DeliveryJob | None = None
-    retry_in: float | None = None
+    admission: Admission
+    claimed: int = 0
+    outcomes: Counter | None = None
+    duration: float = 0.0
 
 
 def delivery_enabled() -> bool:
@@ -63,110 +59,113 @@ def delivery_enabled() -> bool:
 
 
 def reply_deliveries_open(
-    reply_ids: list[uuid.UUID], *, now: datetime, dispatch: Callable[[DeliveryJob], None] | None
+    reply_ids: list[uuid.UUID], *, now: datetime, wake: DeliveryWake | None
 ) -> list[ReplyDelivery]:
-    """Inside the replies' transaction (`now` is its database clock): record their deliveries as pending with one
-    INSERT (when delivery is on), and dispatch the first jobs once the transaction commits. If a job is lost, the
-    sweep dispatches another when its lease runs out."""
+    """Inside the replies' transaction (`now` is its database clock): record their deliveries as pending and due
+    with one INSERT (when delivery is on), and wake a delivery job once the transaction commits."""
     if not delivery_enabled() or not reply_ids:
         return []
+    give_up_at = now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS)
     deliveries = ReplyDelivery.objects.bulk_create(
-        [
-            ReplyDelivery(
-                message_id=reply_id,
-                give_up_at=now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
-                lease_token=uuid.uuid4(),
-                lease_until=now + _lease(),
-            )
-            for reply_id in reply_ids
-        ],
+        [ReplyDelivery(message_id=reply_id, give_up_at=give_up_at, next_attempt_at=now) for reply_id in reply_ids],
         # Eight parameters a row: a batch with many replies stays under PostgreSQL's 65,535 per statement.
         batch_size=1000,
     )
-    if dispatch is not None:
-        jobs = [DeliveryJob(delivery.message_id, delivery.lease_token) for delivery in deliveries]
-        transaction.on_commit(lambda: _dispatch_all(jobs, dispatch))
+    if wake is not None:
+        transaction.on_commit(lambda: _wake_safely(wake))
     return deliveries
 
 
-def deliveries_dispatch(*, dispatch: Callable[[DeliveryJob], None]) -> int:
-    """The sweep's step: a new job for each pending delivery whose lease ran out (its job was lost, or its
-    worker died), with a new token so the old job, should it come back, does nothing."""
+def deliveries_wake_due(*, wake: DeliveryWake) -> int:
+    """The sweep's step: fail the deliveries past give_up_at that nothing holds, and wake a delivery job when a
+    delivery is due and the circuit lets a batch or a probe out (retries come due this way). Returns how many
+    failed."""
     if not delivery_enabled():
         return 0
-    with transaction.atomic():
-        due = list(
-            ReplyDelivery.objects.select_for_update(skip_locked=True)
-            .filter(state=ReplyDelivery.State.PENDING, lease_until__lt=ClockTimestamp())
-            .order_by("lease_until")
-            .values_list("pk", flat=True)[:DISPATCH_BATCH]
-        )
-        if not due:
-            return 0
-        jobs = _leases_renewed(due, dispatch=dispatch)
-    logger.info("deliveries dispatched again", extra={"count": len(jobs)})
-    return len(jobs)
+    expired = deliveries_expire()
+    if expired:
+        metrics.DELIVERY_ATTEMPTS.labels("failed").inc(expired)
+        logger.warning("reply deliveries gave up: past give_up_at", extra={"count": expired})
+    if deliveries_due():
+        _wake_safely(wake)
+    return expired
 
 
-def deliveries_retry(message_ids: list[uuid.UUID], *, dispatch: Callable[[DeliveryJob], None]) -> int:
-    """An operator's retry (the admin's action): failed or pending deliveries start again now, with a fresh
-    REPLY_DELIVERY_MAX_SECONDS; delivered ones are left alone. Returns how many were restarted."""
-    with transaction.atomic():
-        restarted = list(
-            ReplyDelivery.objects.select_for_update()
-            .filter(pk__in=message_ids)
-            .exclude(state=ReplyDelivery.State.DELIVERED)
-            .values_list("pk", flat=True)
-        )
-        jobs = _leases_renewed(
-            restarted,
-            dispatch=dispatch,
+def deliveries_retry(message_ids: list[uuid.UUID], *, wake: DeliveryWake) -> int:
+    """An operator's retry (the admin's action): failed or pending deliveries are due again now, with a fresh
+    REPLY_DELIVERY_MAX_SECONDS; delivered ones are left alone. A batch holding one of them settles nothing for it
+    but a success. Returns how many were restarted."""
+    restarted = (
+        ReplyDelivery.objects.filter(pk__in=message_ids)
+        .exclude(state=ReplyDelivery.State.DELIVERED)
+        .update(
             state=ReplyDelivery.State.PENDING,
+            claim_token=None,
+            next_attempt_at=ClockTimestamp(),
             give_up_at=ClockTimestamp() + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS),
         )
-    return len(jobs)
-
-
-def reply_deliver(job: DeliveryJob) -> AttemptResult:
-    """One attempt: claim the lease, POST the reply, record the answer. Safe to run twice: the claim needs the
-    job's token, which the claim itself replaces. With REPLY_WEBHOOK_URL emptied since the job was queued, it
-    does nothing: the delivery stays pending, and the sweep takes it up again once a URL is set."""
-    if not delivery_enabled():
-        return AttemptResult(state=None)
-    claimed = _attempt_claim(job)
-    if claimed is None:
-        return AttemptResult(state=None)
-    delivery, attempt_token = claimed
-    body = reply_body(delivery.message)
-    answer = client.reply_post(
-        settings.REPLY_WEBHOOK_URL,
-        body,
-        reply_headers(delivery.message, body, attempt=delivery.attempts),
-        timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
     )
-    return _attempt_record(job.message_id, attempt_token, answer)
+    if restarted:
+        transaction.on_commit(lambda: _wake_safely(wake))
+    return restarted
 
 
-def reply_body(reply: Message) -> bytes:
+def deliveries_send(*, continue_: DeliveryWake) -> BatchResult:
+    """One delivery job: claim a batch (or the circuit's probe), POST it, settle it. With REPLY_WEBHOOK_URL emptied
+    since the job was queued it does nothing: the deliveries stay pending until a URL is set."""
+    if not delivery_enabled():
+        return BatchResult(Admission.NONE)
+    started = time.perf_counter()
+    gate = circuit_pass()
+    if gate.admission is Admission.NONE:
+        return BatchResult(gate.admission)
+    probing = gate.admission is Admission.PROBE
+    limit = 1 if probing else settings.REPLY_DELIVERY_BATCH
+    token = uuid.uuid4()
+    claimed = deliveries_claim(token=token, limit=limit, claim_seconds=claim_seconds())
+    if not claimed:
+        return BatchResult(gate.admission)
+    if len(claimed) == limit and not probing:
+        _wake_safely(continue_)  # the next batch, for another delivery process, while this one POSTs
+    run = FailureRun(gate.failures)
+    answers = client.replies_post(
+        settings.REPLY_WEBHOOK_URL,
+        [_post(reply) for reply in claimed],
+        concurrency=settings.REPLY_WEBHOOK_CONCURRENCY,
+        timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
+        send_for=send_window(),
+        keep_sending=run.keep_sending,
+    )
+    outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
+    with transaction.atomic():
+        settled = deliveries_settle(token=token, outcomes=outcomes)
+        circuit_record(answered=run.answered, failures_since=run.since, error=run.last_error)
+    if probing and run.answered:
+        _wake_safely(continue_)  # the probe closed the circuit: the backlog goes out now, at full speed
+    result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
+    _batch_report(result, outcomes, settled)
+    return result
+
+
+def reply_body(reply: Claimed) -> bytes:
     """The POSTed JSON: the same bytes on every attempt."""
-    answers = Message.objects.filter(reply=reply).order_by(*MESSAGE_ORDER).values_list("id", flat=True)
     payload = {
         "type": "OUTBOUND_MESSAGE",
         "timestamp": UTCDateTimeField().to_representation(reply.timestamp),
         "data": {
-            "id": str(reply.id),
+            "id": str(reply.message_id),
             "conversation_id": str(reply.conversation_id),
             "content": reply.content,
-            "answers": [str(message_id) for message_id in answers],
+            "answers": [str(message_id) for message_id in reply.answers],
         },
     }
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def reply_headers(reply: Message, body: bytes, *, attempt: int) -> dict[str, str]:
+def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int) -> dict[str, str]:
     headers = {
         "Content-Type": "application/json",
-        IDEMPOTENCY_HEADER: str(reply.id),
+        IDEMPOTENCY_HEADER: str(reply_id),
         "X-Delivery-Attempt": str(attempt),
     }
     if settings.REPLY_WEBHOOK_SECRET:
@@ -186,97 +185,74 @@ def retry_wait(attempts: int, retry_after: float | None) -> float:
     return max(float(backoff), retry_after or 0.0)
 
 
-def _attempt_claim(job: DeliveryJob) -> tuple[ReplyDelivery, uuid.UUID] | None:
-    """Take the lease for one POST (its time covers the request's timeout), counting the attempt; None when the
-    job's token is no longer the row's (another job took over, or the delivery is settled)."""
-    attempt_token = uuid.uuid4()
-    # One UPDATE is atomic on its own: of parallel runs of one job, one matches the token and replaces it.
-    claimed = ReplyDelivery.objects.filter(
-        pk=job.message_id, state=ReplyDelivery.State.PENDING, lease_token=job.lease_token
-    ).update(
-        attempts=F("attempts") + 1,
-        lease_token=attempt_token,
-        lease_until=ClockTimestamp() + _lease(settings.REPLY_WEBHOOK_TIMEOUT_SECONDS),
-    )
-    if not claimed:
-        logger.info("delivery job without its lease: nothing to do", extra={"message_id": str(job.message_id)})
-        return None
-    return ReplyDelivery.objects.select_related("message").get(pk=job.message_id), attempt_token
+def send_window() -> float:
+    """Seconds in which a batch starts POSTs: what is left of the job's soft time limit once the last POST has had
+    its timeout and the settle a second (delivery.checks keeps it at one second at least)."""
+    return settings.CELERY_TASK_SOFT_TIME_LIMIT - settings.REPLY_WEBHOOK_TIMEOUT_SECONDS - 1
 
 
-def _attempt_record(message_id: uuid.UUID, attempt_token: uuid.UUID, answer: client.ReceiverAnswer) -> AttemptResult:
-    log = {"message_id": str(message_id)}
-    with transaction.atomic():
-        # The database clock comes with the row: the retry's wait and give_up_at are on the same clock.
-        delivery = ReplyDelivery.objects.select_for_update().annotate(db_now=ClockTimestamp()).get(pk=message_id)
-        if delivery.state != ReplyDelivery.State.PENDING:
-            return AttemptResult(state=delivery.state)
-        if answer.delivered:
-            # Recorded even when another job holds the lease by now: the receiver has the reply.
-            _settle(delivery, ReplyDelivery.State.DELIVERED, "", delivered_at=ClockTimestamp())
-            metrics.DELIVERY_ATTEMPTS.labels("delivered").inc()
-            logger.info("reply delivered", extra={**log, "attempts": delivery.attempts})
-            return AttemptResult(state=delivery.state)
-        if delivery.lease_token != attempt_token:
-            # Our lease ran out during the POST and a newer job owns the delivery now: leave it to that job.
-            return AttemptResult(state=None)
-        wait = retry_wait(delivery.attempts, answer.retry_after)
-        now = delivery.db_now
-        if not answer.retryable or now + timedelta(seconds=wait) > delivery.give_up_at:
-            reason = answer.error if not answer.retryable else f"{answer.error} (gave up: past give_up_at)"
-            _settle(delivery, ReplyDelivery.State.FAILED, reason[:500])
-            metrics.DELIVERY_ATTEMPTS.labels("failed").inc()
-            logger.warning("reply delivery failed", extra={**log, "attempts": delivery.attempts, "error": reason})
-            return AttemptResult(state=delivery.state)
-        delivery.last_error = answer.error
-        delivery.lease_token = uuid.uuid4()
-        delivery.lease_until = now + _lease(wait)
-        delivery.save(update_fields=["last_error", "lease_token", "lease_until"])
-    metrics.DELIVERY_ATTEMPTS.labels("retry").inc()
-    logger.info("reply delivery retried", extra={**log, "attempts": delivery.attempts, "error": answer.error})
-    job = DeliveryJob(message_id, delivery.lease_token)
-    # A wait longer than the backoff's cap (a Retry-After asked for it) is left to the sweep: a Celery job held
-    # back for hours would outlive Redis' visibility timeout and come back early.
-    if wait > settings.REPLY_DELIVERY_BACKOFF_MAX_SECONDS:
-        return AttemptResult(state=delivery.state)
-    return AttemptResult(state=delivery.state, retry=job, retry_in=wait)
+def claim_seconds() -> float:
+    """How long a batch holds its rows: past its job's hard time limit, so no live batch loses them, plus
+    REPLY_LEASE_SECONDS. A batch whose process died leaves them due again at the end."""
+    return settings.CELERY_TASK_TIME_LIMIT + settings.REPLY_LEASE_SECONDS
 
 
-def _settle(delivery: ReplyDelivery, state: str, error: str, delivered_at=None) -> None:
-    delivery.state = state
-    delivery.last_error = error
-    delivery.delivered_at = delivered_at
-    delivery.lease_token = None
-    delivery.lease_until = None
-    delivery.save(update_fields=["state", "last_error", "delivered_at", "lease_token", "lease_until"])
+def _post(reply: Claimed) -> client.Post:
+    body = reply_body(reply)
+    return client.Post(reply.conversation_id, body, reply_headers(reply.message_id, body, attempt=reply.attempt))
 
 
-def _lease(seconds: float = 0.0) -> timedelta:
-    """A lease lasts what the job needs (`seconds`) plus REPLY_LEASE_SECONDS for it to start: when it runs out
-    with the delivery still pending, the job is presumed lost."""
-    return timedelta(seconds=seconds + settings.REPLY_LEASE_SECONDS)
+def _outcome(reply: Claimed, answer: client.ReceiverAnswer | None, *, probing: bool) -> Outcome:
+    if answer is None:
+        return Outcome(reply.message_id, "unsent")
+    if answer.delivered:
+        return Outcome(reply.message_id, "delivered")
+    if not answer.retryable:
+        return Outcome(reply.message_id, "failed", answer.error)
+    # A failed probe stays due: while the circuit is open, its probes set the pace, not the reply's own backoff.
+    wait = 0.0 if probing else retry_wait(reply.attempt, answer.retry_after)
+    return Outcome(reply.message_id, "retry", answer.error, wait)
 
 
-def _leases_renewed(pks: list[uuid.UUID], *, dispatch: Callable[[DeliveryJob], None], **changes) -> list[DeliveryJob]:
-    """Inside the caller's transaction, with the rows locked: give each delivery a new lease token (voiding any
-    job still about) and a fresh lease, apply `changes`, and dispatch a job each once the transaction commits."""
-    ReplyDelivery.objects.filter(pk__in=pks).update(
-        lease_token=RandomUUID(), lease_until=ClockTimestamp() + _lease(), **changes
-    )
-    jobs = [DeliveryJob(*row) for row in ReplyDelivery.objects.filter(pk__in=pks).values_list("pk", "lease_token")]
-    transaction.on_commit(lambda: _dispatch_all(jobs, dispatch))
-    return jobs
+def _tally(outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> Counter:
+    """Settled rows by what became of them; a row another batch holds by now is `overtaken`."""
+    tally = Counter()
+    for outcome in outcomes:
+        state = settled.get(outcome.message_id)
+        if state is None:
+            tally["overtaken"] += 1
+        elif outcome.outcome in ("retry", "unsent") and state == ReplyDelivery.State.PENDING:
+            tally[outcome.outcome] += 1
+        else:
+            tally[state] += 1
+    return tally
 
 
-def _dispatch_all(jobs: list[DeliveryJob], dispatch: Callable[[DeliveryJob], None]) -> None:
-    """Enqueue the jobs, stopping at the first that fails: Redis is away, and each further try would cost a
-    failed connection (hundreds of them would outlast the job's time limit). The leases of the rest run out and
-    the sweep dispatches them again."""
-    for sent, job in enumerate(jobs):
-        try:
-            dispatch(job)
-        except Exception:
-            logger.exception(
-                "delivery jobs not enqueued", extra={"message_id": str(job.message_id), "left": len(jobs) - sent}
+def _batch_report(result: BatchResult, outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> None:
+    for outcome in ("delivered", "retry", "failed"):
+        if result.outcomes[outcome]:
+            metrics.DELIVERY_ATTEMPTS.labels(outcome).inc(result.outcomes[outcome])
+    metrics.DELIVERY_BATCH_SECONDS.observe(result.duration)
+    for outcome in outcomes:
+        if settled.get(outcome.message_id) == ReplyDelivery.State.FAILED:
+            logger.warning(
+                "reply delivery failed", extra={"message_id": str(outcome.message_id), "error": outcome.error}
             )
-            return
+    logger.info(
+        "delivery batch",
+        extra={
+            "admission": result.admission.value,
+            "claimed": result.claimed,
+            **result.outcomes,
+            "duration_ms": round(result.duration * 1000, 1),
+        },
+    )
+
+
+def _wake_safely(wake: DeliveryWake) -> None:
+    """A wake-up that cannot be sent (Redis away) is not an error: the rows are due, and the sweep wakes a job for
+    them once Redis is back."""
+    try:
+        wake()
+    except Exception:
+        logger.exception("delivery job not enqueued: the sweep will wake one")

@@ -1,6 +1,4 @@
-"""The delivery job (its own queue, DELIVERY_QUEUE): one attempt, then Celery's retry with the service's wait."""
-
-import uuid
+"""The delivery job (its own queue, DELIVERY_QUEUE): a wake-up call for one batch (delivery.services)."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -9,25 +7,27 @@ from delivery import services
 
 
 @shared_task(
-    name="delivery.reply_deliver",
-    bind=True,
+    name="delivery.deliveries_send",
     ignore_result=True,
-    # The database away: the same job again shortly (the lease is still its own, or the sweep takes over).
+    # The database away: the same wake-up shortly; the sweep wakes a job anyway once it is back.
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=True,
     max_retries=5,
 )
-def reply_deliver(self, message_id: str, lease_token: str) -> str | None:
-    result = services.reply_deliver(services.DeliveryJob(uuid.UUID(message_id), uuid.UUID(lease_token)))
-    if result.retry is not None:
-        # The next attempt is a new job with the new token; max_retries=None: give_up_at bounds the retries.
-        raise self.retry(
-            args=[str(result.retry.message_id), str(result.retry.lease_token)],
-            countdown=result.retry_in,
-            max_retries=None,
-        )
-    return result.state
+def deliveries_send() -> int:
+    return services.deliveries_send(continue_=deliveries_send_continue).claimed
 
 
-def reply_delivery_enqueue(job: services.DeliveryJob) -> None:
-    reply_deliver.delay(str(job.message_id), str(job.lease_token))
+@shared_task(name="delivery.reply_deliver", ignore_result=True)
+def reply_deliver(message_id: str, lease_token: str) -> None:
+    """A job the previous release queued for one reply, registered for one release so an upgrade leaves none
+    unknown. It does nothing: the migration made every pending delivery due, and the sweep wakes a batch for them."""
+
+
+def deliveries_send_enqueue() -> None:
+    deliveries_send.delay()
+
+
+def deliveries_send_continue() -> None:
+    # No publish retries: the next sweep makes up for a failure.
+    deliveries_send.apply_async(retry=False)

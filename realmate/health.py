@@ -1,4 +1,5 @@
-"""GET /healthz: is PostgreSQL answering, is Redis answering, and has the sweeper swept recently?"""
+"""GET /healthz: is PostgreSQL answering, is Redis answering, and has the sweeper swept recently? It also warns,
+without failing, while the reply receiver's circuit is open: the service is fine, the receiver is not."""
 
 from collections.abc import Callable
 from datetime import datetime
@@ -63,6 +64,29 @@ def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[
     return check
 
 
+def receiver_check(database_ok: bool) -> dict[str, Any]:
+    """Always ok (a receiver outage is not ours to fail for); a `warning` while its circuit is open."""
+    if not settings.REPLY_WEBHOOK_URL:
+        return {"ok": True, "circuit": "off"}
+    if not database_ok:
+        return {"ok": True, "circuit": "unknown"}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT opened_at, last_error FROM delivery_receivercircuit WHERE id = 1 AND opened_at IS NOT NULL"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return {"ok": True, "circuit": "closed"}
+    opened_at, error = row
+    return {
+        "ok": True,
+        "circuit": "open",
+        "opened_at": datetime.isoformat(opened_at),
+        "warning": f"the reply receiver keeps failing ({error}): deliveries wait, one probe every "
+        f"{settings.REPLY_CIRCUIT_PROBE_SECONDS:g} s",
+    }
+
+
 _check = inline_serializer(
     "HealthCheck",
     {
@@ -72,12 +96,24 @@ _check = inline_serializer(
         "age_seconds": serializers.FloatField(required=False),
     },
 )
+_receiver = inline_serializer(
+    "ReceiverCheck",
+    {
+        "ok": serializers.BooleanField(),
+        "circuit": serializers.ChoiceField(choices=["off", "closed", "open", "unknown"]),
+        "opened_at": serializers.DateTimeField(required=False),
+        "warning": serializers.CharField(required=False),
+    },
+)
 _health = inline_serializer(
     "Health",
     {
         "status": serializers.ChoiceField(choices=["ok", "fail"]),
         "failing": serializers.ListField(child=serializers.CharField()),
-        "checks": inline_serializer("HealthChecks", {"database": _check, "redis": _check, "sweeper": _check}),
+        "warnings": serializers.ListField(child=serializers.CharField()),
+        "checks": inline_serializer(
+            "HealthChecks", {"database": _check, "redis": _check, "sweeper": _check, "receiver": _receiver}
+        ),
     },
 )
 
@@ -97,9 +133,11 @@ class HealthApi(APIView):
                 "database": database,
                 "redis": redis_check(client),
                 "sweeper": sweeper_check(database["ok"], lambda: sweep_backlog(client)),
+                "receiver": receiver_check(database["ok"]),
             }
         finally:
             client.close()
         failing = [name for name, check in checks.items() if not check["ok"]]
-        body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+        warnings = [name for name, check in checks.items() if "warning" in check]
+        body = {"status": "fail" if failing else "ok", "failing": failing, "warnings": warnings, "checks": checks}
         return Response(body, status=HTTPStatus.SERVICE_UNAVAILABLE if failing else HTTPStatus.OK)

@@ -64,6 +64,12 @@ DELIVERY_ATTEMPTS = Counter(
     "Reply delivery attempts by outcome (delivered, retry, failed); with REPLY_WEBHOOK_URL set.",
     ["outcome"],
 )
+DELIVERY_BATCH_SECONDS = Histogram(
+    "realmate_reply_delivery_batch_seconds",
+    "Duration of one delivery batch (claim, POSTs, settle).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+CIRCUIT_OPENINGS = Counter("realmate_receiver_circuit_openings", "Times the receiver's circuit breaker opened.")
 
 
 class DatabaseCollector:
@@ -78,10 +84,11 @@ class DatabaseCollector:
                     (SELECT count(*) FROM chat_pendingmessage WHERE state = 'PARKED'),
                     (SELECT count(*) FROM delivery_replydelivery WHERE state = 'pending'),
                     (SELECT count(*) FROM delivery_replydelivery WHERE state = 'failed'),
-                    (SELECT extract(epoch FROM last_sweep_at) FROM scheduler_sweepheartbeat WHERE id = 1)
+                    (SELECT extract(epoch FROM last_sweep_at) FROM scheduler_sweepheartbeat WHERE id = 1),
+                    (SELECT opened_at IS NOT NULL FROM delivery_receivercircuit WHERE id = 1)
                 """
             )
-            pending, parked, deliveries_pending, deliveries_failed, last_sweep = cursor.fetchone()
+            pending, parked, deliveries_pending, deliveries_failed, last_sweep, circuit_open = cursor.fetchone()
         yield GaugeMetricFamily("realmate_messages_pending", "INBOUND messages waiting for their reply.", pending)
         yield GaugeMetricFamily(
             "realmate_messages_parked", "Messages waiting for their conversation to be created.", parked
@@ -90,6 +97,11 @@ class DatabaseCollector:
         deliveries.add_metric(["pending"], deliveries_pending)
         deliveries.add_metric(["failed"], deliveries_failed)
         yield deliveries
+        yield GaugeMetricFamily(
+            "realmate_receiver_circuit_open",
+            "1 while the receiver's circuit breaker is open (deliveries held back, one probe every few seconds).",
+            int(bool(circuit_open)),
+        )
         if last_sweep is not None:
             yield GaugeMetricFamily(
                 "realmate_last_sweep_timestamp_seconds",

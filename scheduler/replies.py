@@ -21,7 +21,7 @@ from operator import attrgetter
 from django.db import DatabaseError, transaction
 
 from chat.models import Conversation, Message
-from delivery.services import DeliveryJob, reply_deliveries_open
+from delivery.services import DeliveryWake, reply_deliveries_open
 from realmate import metrics
 from scheduler import queries
 from scheduler.grouping import (
@@ -117,7 +117,7 @@ def replies_write_batch(
     limit: int,
     after: datetime | None = None,
     continue_after: Callable[[datetime], None] | None = None,
-    dispatch_delivery: Callable[[DeliveryJob], None] | None = None,
+    wake_delivery: DeliveryWake | None = None,
 ) -> BatchResult:
     """Answer the due groups of up to `limit` candidate conversations (those whose oldest waiting message arrived
     after `after`, when given) with exactly one OUTBOUND each, in one transaction; idempotent, and safe to run in
@@ -125,8 +125,8 @@ def replies_write_batch(
 
     When the batch is full, `continue_after(cursor)` is called as soon as it is claimed, so another process can
     take the next batch while this one writes. Never answers a group before it is due on the database clock,
-    read after the lock. When reply delivery is on, each reply's delivery is opened in the same transaction and
-    dispatched with `dispatch_delivery` once it commits.
+    read after the lock. When reply delivery is on, each reply's delivery is opened in the same transaction, and
+    `wake_delivery` wakes a delivery job once it commits.
     """
     rules = group_rules()
     started = time.perf_counter()
@@ -141,13 +141,13 @@ def replies_write_batch(
                 # Enqueued now, not on commit, so another process takes the next batch while this one writes. With
                 # Redis away this holds the locks for one failed connection attempt (the enqueue does not retry).
                 enqueue_safely(continue_after, claimed[-1][2])
-            written = _groups_answer({id_: status for id_, status, _ in claimed}, rules, dispatch_delivery)
+            written = _groups_answer({id_: status for id_, status, _ in claimed}, rules, wake_delivery)
     except DatabaseError as error:
         if not claimed or not _caused_by_rows(error):
             raise
         logger.warning("reply batch failed: retrying it in halves", extra={"error": str(error)})
         split = True
-        written = _groups_answer_in_halves([id_ for id_, _, _ in claimed], rules, dispatch_delivery)
+        written = _groups_answer_in_halves([id_ for id_, _, _ in claimed], rules, wake_delivery)
     result = BatchResult(
         claimed=len(claimed),
         reply_ids=tuple(reply.id for reply in written.replies),
@@ -164,7 +164,7 @@ def replies_write_batch(
 
 
 def _groups_answer(
-    statuses: dict[uuid.UUID, str], rules: GroupRules, dispatch_delivery: Callable[[DeliveryJob], None] | None
+    statuses: dict[uuid.UUID, str], rules: GroupRules, wake_delivery: DeliveryWake | None
 ) -> Written:
     """Inside the caller's transaction, with the conversations locked: read their pending messages, decide, and
     write every reply with a few set-based statements."""
@@ -201,14 +201,14 @@ def _groups_answer(
             [reply.id for reply in written.replies for _ in reply.answers],
         )
         Conversation.objects.filter(id__in={reply.conversation_id for reply in written.replies}).update(updated_at=now)
-        reply_deliveries_open([reply.id for reply in written.replies], now=now, dispatch=dispatch_delivery)
+        reply_deliveries_open([reply.id for reply in written.replies], now=now, wake=wake_delivery)
         replies = written.replies
         transaction.on_commit(lambda: _replies_metrics(replies))
     return written
 
 
 def _groups_answer_in_halves(
-    conversation_ids: list[uuid.UUID], rules: GroupRules, dispatch_delivery: Callable[[DeliveryJob], None] | None
+    conversation_ids: list[uuid.UUID], rules: GroupRules, wake_delivery: DeliveryWake | None
 ) -> Written:
     """Answer the conversations of a failed batch in two halves, each in its own transaction, and split a half
     that fails again, down to the one conversation whose rows fail: it is logged and left pending."""
@@ -224,12 +224,12 @@ def _groups_answer_in_halves(
                     .filter(id__in=part)
                     .values_list("id", "status")
                 )
-                written.add(_groups_answer(statuses, rules, dispatch_delivery))
+                written.add(_groups_answer(statuses, rules, wake_delivery))
         except DatabaseError as error:
             if not _caused_by_rows(error):
                 raise
             if len(part) > 1:
-                written.add(_groups_answer_in_halves(part, rules, dispatch_delivery))
+                written.add(_groups_answer_in_halves(part, rules, wake_delivery))
             else:
                 logger.exception(
                     "reply not written: its conversation's rows fail", extra={"conversation_id": str(part[0])}

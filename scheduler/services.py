@@ -27,7 +27,7 @@ from django.conf import settings
 from chat.db import ClockTimestamp
 from chat.models import PendingMessage
 from chat.parking import parked_messages_attach, parked_messages_expire
-from delivery.services import DeliveryJob, deliveries_dispatch
+from delivery.services import DeliveryWake, deliveries_wake_due
 from realmate import metrics
 from scheduler import queries
 from scheduler.grouping import group_rules
@@ -50,8 +50,8 @@ class SweepResult:
     expired: int
     # When the sweep asked a reply job to wake (None: nothing waits).
     wake_at: datetime | None
-    # Reply deliveries whose job was lost, dispatched again (delivery.services).
-    redelivered: int
+    # Reply deliveries that gave up, past give_up_at (delivery.services).
+    deliveries_expired: int
     duration_ms: float
 
 
@@ -82,22 +82,22 @@ batch_size = BatchSize()
 Wake = Callable[[float, datetime | None], None]
 
 
-def sweep_run(*, wake: Wake, dispatch_delivery: Callable[[DeliveryJob], None]) -> SweepResult:
-    """One sweep: attach parked messages, expire stale ones, wake a reply job when one is or becomes due, dispatch
-    lost deliveries, beat the heart. Idle, with reply delivery off, it is three statements."""
+def sweep_run(*, wake: Wake, wake_delivery: DeliveryWake) -> SweepResult:
+    """One sweep: attach parked messages, expire stale ones, wake a reply job when one is or becomes due, wake
+    a delivery job when a delivery is due, beat the heart. Idle, with reply delivery off, it is three statements."""
     started = time.perf_counter()
     attached = expired = 0
     if PendingMessage.objects.filter(state=PendingMessage.State.PARKED).exists():
         attached = parked_messages_attach()
         expired = parked_messages_expire()
     wake_at = replies_wake_next(wake=wake, due_now=True)
-    redelivered = deliveries_dispatch(dispatch=dispatch_delivery)
-    result = SweepResult(attached, expired, wake_at, redelivered, (time.perf_counter() - started) * 1000)
+    deliveries_expired = deliveries_wake_due(wake=wake_delivery)
+    result = SweepResult(attached, expired, wake_at, deliveries_expired, (time.perf_counter() - started) * 1000)
     beat = {"last_sweep_at": ClockTimestamp(), "last_duration_ms": result.duration_ms}
     if not SweepHeartbeat.objects.filter(id=1).update(**beat):
         SweepHeartbeat.objects.get_or_create(id=1, defaults=beat)
     metrics.SWEEP_SECONDS.observe(result.duration_ms / 1000)
-    if attached or expired or redelivered:
+    if attached or expired or deliveries_expired:
         logger.info("sweep", extra=vars(result))
     return result
 
@@ -108,13 +108,13 @@ def replies_answer(
     continue_after: Callable[[datetime], None],
     wake: Wake,
     woken_for: datetime | None = None,
-    dispatch_delivery: Callable[[DeliveryJob], None] | None = None,
+    wake_delivery: DeliveryWake | None = None,
 ) -> BatchResult:
     """One reply job: a batch of due groups answered (scheduler.replies), then the next wake-up asked for: the
     earliest deadline among the open groups it saw, and, at the end of a chain of full batches, the moment the
     next conversation becomes a candidate."""
     result = replies_write_batch(
-        limit=batch_size.next(), after=after, continue_after=continue_after, dispatch_delivery=dispatch_delivery
+        limit=batch_size.next(), after=after, continue_after=continue_after, wake_delivery=wake_delivery
     )
     batch_size.record(result)
     if result.full:

@@ -7,13 +7,13 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from chat import parking
-from delivery.tasks import reply_delivery_enqueue
+from delivery.tasks import deliveries_send_enqueue
 from scheduler import services
 
 
 @shared_task(name="scheduler.sweep", ignore_result=True)
 def sweep() -> dict:
-    result = services.sweep_run(wake=replies_wake_enqueue, dispatch_delivery=reply_delivery_enqueue)
+    result = services.sweep_run(wake=replies_wake_enqueue, wake_delivery=deliveries_send_enqueue)
     return vars(result)
 
 
@@ -31,7 +31,7 @@ def replies_answer(after: str | None = None, woken_for: str | None = None) -> in
         continue_after=replies_continue_enqueue,
         wake=replies_wake_enqueue,
         woken_for=datetime.fromisoformat(woken_for) if woken_for else None,
-        dispatch_delivery=reply_delivery_enqueue,
+        wake_delivery=deliveries_send_enqueue,
     )
     return result.replies
 

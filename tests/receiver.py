@@ -17,6 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from tests.e2e.stack import free_port
 
 
+class Server(ThreadingHTTPServer):
+    # Batches open many connections at once; with the default backlog (5) the kernel drops the excess connection
+    # attempts, the sender retries them a second later, and a 1 s timeout would count them as timeouts.
+    request_queue_size = 128
+
+
 @dataclass
 class Received:
     headers: dict[str, str]
@@ -72,7 +78,7 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = Server(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self

@@ -170,16 +170,25 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 # Every OUTBOUND is POSTed there once its transaction commits, signed with REPLY_WEBHOOK_SECRET when set.
 REPLY_WEBHOOK_URL = env("REPLY_WEBHOOK_URL", default="")
 REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
-# A delivery job that has not started this long after it was dispatched (or after its POST's timeout) is presumed
-# lost, and the sweep dispatches another.
+# A batch's POSTs, at most this many in flight at once (delivery.client); a conversation's replies go one by one.
+REPLY_WEBHOOK_CONCURRENCY = env.int("REPLY_WEBHOOK_CONCURRENCY", default=16)
+# Due deliveries one delivery job claims and POSTs at most (delivery.services); bench/README.md has the measurement.
+REPLY_DELIVERY_BATCH = env.int("REPLY_DELIVERY_BATCH", default=500)
+# A batch holds its rows until its job's hard time limit (CELERY_TASK_TIME_LIMIT) plus this: when its process died,
+# they fall due again then.
 REPLY_LEASE_SECONDS = env.float("REPLY_LEASE_SECONDS", default=15.0)
-# One POST may take this long before it counts as a timeout (and is retried); below the task's soft limit.
+# One POST may take this long before it counts as a timeout (and is retried); at least 2 s below the job's soft
+# time limit (CELERY_TASK_SOFT_TIME_LIMIT), which leaves a batch the rest to start its POSTs in.
 REPLY_WEBHOOK_TIMEOUT_SECONDS = env.float("REPLY_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Retries wait a random time up to BACKOFF x 2^(attempt - 1), capped at BACKOFF_MAX (a Retry-After asks for more).
 REPLY_DELIVERY_BACKOFF_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_SECONDS", default=2)
 REPLY_DELIVERY_BACKOFF_MAX_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_MAX_SECONDS", default=300)
 # No retry starts later than this after the reply was written: the delivery is then `failed`.
 REPLY_DELIVERY_MAX_SECONDS = env.float("REPLY_DELIVERY_MAX_SECONDS", default=24 * 3600.0)
+# The receiver's circuit breaker (delivery.circuit): this many receiver failures in a row (timeouts, connection
+# errors, 408, 429, 5xx) open it; while open, one probe every REPLY_CIRCUIT_PROBE_SECONDS and nothing else.
+REPLY_CIRCUIT_FAILURES = env.int("REPLY_CIRCUIT_FAILURES", default=5)
+REPLY_CIRCUIT_PROBE_SECONDS = env.float("REPLY_CIRCUIT_PROBE_SECONDS", default=5.0)
 
 # --- Celery
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -220,6 +229,7 @@ CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE), Queu
 CELERY_TASK_ROUTES = {
     "scheduler.sweep": {"queue": SWEEP_QUEUE},
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
+    "delivery.deliveries_send": {"queue": DELIVERY_QUEUE},
     "delivery.reply_deliver": {"queue": DELIVERY_QUEUE},
 }
 # Publishing must not hang a sweep for long when Redis is down; the next sweep asks again.

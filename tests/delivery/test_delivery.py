@@ -1,9 +1,11 @@
-"""Reply delivery against a real HTTP receiver on 127.0.0.1 and the real PostgreSQL (delivery.services)."""
+"""Reply delivery against a real HTTP receiver on 127.0.0.1 and the real PostgreSQL (delivery.services): batches
+claimed, POSTed concurrently and settled, retries scheduled in the rows, the receiver's circuit breaker."""
 
 import hashlib
 import hmac
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
@@ -12,9 +14,11 @@ from django.core.management.base import SystemCheckError
 from django.db import connection
 
 from chat.models import Message
+from delivery.circuit import Admission
 from delivery.client import retry_after_seconds
-from delivery.models import ReplyDelivery
-from delivery.services import DeliveryJob, deliveries_dispatch, deliveries_retry, reply_deliver
+from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.services import deliveries_retry, deliveries_send, deliveries_wake_due
+from delivery.tasks import reply_deliver
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
@@ -38,48 +42,78 @@ def delivery_on(settings, receiver):
     settings.REPLY_WEBHOOK_TIMEOUT_SECONDS = 1.0
     settings.REPLY_DELIVERY_BACKOFF_SECONDS = 1
     settings.REPLY_DELIVERY_BACKOFF_MAX_SECONDS = 4
+    settings.REPLY_CIRCUIT_FAILURES = 3
+    settings.REPLY_CIRCUIT_PROBE_SECONDS = 1.0
     return settings
 
 
-def reply_with_job(settings, django_capture_on_commit_callbacks, messages: int = 2) -> tuple[Message, DeliveryJob]:
-    """A due group of `messages` answered; returns the reply and the job dispatched once it committed."""
-    first = MessageFactory()
-    group = [first, *(MessageFactory(conversation=first.conversation) for _ in range(messages - 1))]
-    age_rows(Message, [m.id for m in group], settings.GROUP_WINDOW_SECONDS + 0.1)
-    jobs = []
-    with django_capture_on_commit_callbacks(execute=True):
-        [reply] = replies_answer_due(first.conversation_id, dispatch_delivery=jobs.append)
-    [job] = jobs
-    return reply, job
+class Wakes(list):
+    """A stand-in for the delivery job's enqueue: counts the wake-ups asked for."""
+
+    def __call__(self) -> None:
+        self.append(None)
+
+
+def replies_due(settings, capture, *, conversations: int = 1, messages: int = 2) -> list[Message]:
+    """Due groups answered (one reply each, in conversation order), their deliveries opened; checks that the
+    batch's commit woke a delivery job."""
+    for _ in range(conversations):
+        first = MessageFactory()
+        group = [first, *(MessageFactory(conversation=first.conversation) for _ in range(messages - 1))]
+        age_rows(Message, [m.id for m in group], settings.GROUP_WINDOW_SECONDS + 0.1)
+    wakes = Wakes()
+    with capture(execute=True):
+        replies = replies_answer_due(wake_delivery=wakes)
+    assert len(wakes) == 1
+    created = dict(ReplyDelivery.objects.values_list("pk", "created_at"))
+    return sorted(replies, key=lambda reply: (created[reply.pk], str(reply.pk)))  # the order batches claim them in
+
+
+def send(wakes: Wakes | None = None):
+    return deliveries_send(continue_=wakes if wakes is not None else Wakes())
 
 
 def delivery_of(reply: Message) -> ReplyDelivery:
     return ReplyDelivery.objects.get(pk=reply.pk)
 
 
+def seconds_until_due(reply: Message) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM next_attempt_at - clock_timestamp()) FROM delivery_replydelivery "
+            "WHERE message_id = %s",
+            [reply.pk],
+        )
+        return float(cursor.fetchone()[0])
+
+
+def make_due(*replies: Message) -> None:
+    ReplyDelivery.objects.filter(pk__in=[r.pk for r in replies]).update(next_attempt_at=replies[0].timestamp)
+
+
 def test_no_delivery_is_recorded_while_reply_webhook_url_is_empty(settings, django_capture_on_commit_callbacks):
     settings.REPLY_WEBHOOK_URL = ""
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
-    jobs = []
+    wakes = Wakes()
     with django_capture_on_commit_callbacks(execute=True):
-        replies_answer_due(message.conversation_id, dispatch_delivery=jobs.append)
-    assert (jobs, ReplyDelivery.objects.count()) == ([], 0)
+        replies_answer_due(message.conversation_id, wake_delivery=wakes)
+    assert (wakes, ReplyDelivery.objects.count()) == ([], 0)
 
 
 def test_a_reply_is_posted_once_signed_with_its_id_as_idempotency_key(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
 
-    result = reply_deliver(job)
+    result = send()
 
-    assert result.state == ReplyDelivery.State.DELIVERED
-    assert result.retry is None
+    assert (result.admission, result.claimed, result.outcomes["delivered"]) == (Admission.BATCH, 1, 1)
     [request] = receiver.received
     expected_signature = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Hub-Signature-256"] == expected_signature
     assert request.headers["Idempotency-Key"] == str(reply.id)
+    assert request.headers["X-Delivery-Attempt"] == "1"
     assert request.headers["Content-Type"] == "application/json"
     answers = [
         str(m)
@@ -101,185 +135,322 @@ def test_a_reply_is_posted_once_signed_with_its_id_as_idempotency_key(
     delivery = delivery_of(reply)
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("delivered", 1, "")
     assert delivery.delivered_at is not None
-    assert delivery.lease_token is None
+    assert (delivery.claim_token, delivery.next_attempt_at) == (None, None)
+    assert send().claimed == 0  # settled: the next job finds nothing
+    assert len(receiver.received) == 1
 
 
 def test_a_job_left_from_before_the_url_was_emptied_waits_for_one(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     delivery_on.REPLY_WEBHOOK_URL = ""
 
-    assert reply_deliver(job).state is None
+    assert send().claimed == 0
     assert (delivery_of(reply).state, delivery_of(reply).attempts, receiver.received) == ("pending", 0, [])
     delivery_on.REPLY_WEBHOOK_URL = receiver.url
-    assert reply_deliver(job).state == ReplyDelivery.State.DELIVERED
+    assert send().outcomes["delivered"] == 1
 
 
-def test_the_same_job_run_again_posts_nothing(delivery_on, receiver, django_capture_on_commit_callbacks):
-    _, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    reply_deliver(job)
+def test_a_batch_with_mixed_outcomes_settles_each_on_its_own(delivery_on, receiver, django_capture_on_commit_callbacks):
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=4, messages=1)
+    ok, server_error, client_error, silent = replies
+    receiver.script(server_error.conversation_id, [500])
+    receiver.script(client_error.conversation_id, [400])
+    receiver.script(silent.conversation_id, [200], hold=delivery_on.REPLY_WEBHOOK_TIMEOUT_SECONDS + 0.5)
 
-    assert reply_deliver(job).state is None
-    assert len(receiver.received) == 1
+    result = send()
+
+    assert (result.claimed, dict(result.outcomes)) == (4, {"delivered": 1, "retry": 2, "failed": 1})
+    assert delivery_of(ok).state == "delivered"
+    for retried, error in [(server_error, "HTTP 500: ok"), (silent, "no answer within 1 s")]:
+        delivery = delivery_of(retried)
+        assert (delivery.state, delivery.attempts, delivery.last_error) == ("pending", 1, error)
+        assert seconds_until_due(retried) <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS  # full jitter: 0 s or more
+    failed = delivery_of(client_error)
+    assert (failed.state, failed.last_error, failed.next_attempt_at) == ("failed", "HTTP 400: ok", None)
+    assert sorted(receiver.ids()) == sorted(str(reply.id) for reply in replies)
+
+    make_due(server_error, silent)
+    assert send().outcomes["delivered"] == 2
+    assert delivery_of(server_error).attempts == delivery_of(silent).attempts == 2
+    assert receiver.received_for(silent.conversation_id)[-1].headers["X-Delivery-Attempt"] == "2"
 
 
 @pytest.mark.parametrize("answer", [500, 503, 408, 429], ids=["500", "503", "408", "429"])
-def test_a_retryable_answer_schedules_a_new_job_and_voids_the_old_one(
+def test_a_retryable_answer_is_due_again_after_its_backoff_not_before(
     delivery_on, receiver, django_capture_on_commit_callbacks, answer
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [answer]
 
-    result = reply_deliver(job)
+    assert send().outcomes["retry"] == 1
 
-    assert result.state == ReplyDelivery.State.PENDING
-    assert result.retry.message_id == reply.id
-    assert result.retry.lease_token != job.lease_token
-    assert 0 <= result.retry_in <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS
     delivery = delivery_of(reply)
-    assert (delivery.attempts, delivery.last_error) == (1, f"HTTP {answer}: ok")
-    assert reply_deliver(job).state is None  # the old job holds no lease any more
-    assert reply_deliver(result.retry).state == ReplyDelivery.State.DELIVERED
-    assert delivery_of(reply).attempts == 2
+    assert (delivery.state, delivery.attempts, delivery.last_error) == ("pending", 1, f"HTTP {answer}: ok")
+    wait = seconds_until_due(reply)
+    assert wait <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS  # full jitter: from 0 s up
+    if wait > 0.2:
+        assert send().claimed == 0  # not due yet
+    make_due(reply)
+    assert send().outcomes["delivered"] == 1
     assert len(receiver.received) == 2
 
 
 @pytest.mark.parametrize("answer", [400, 401, 404, 410, 301])
 def test_other_answers_fail_at_once_without_retry(delivery_on, receiver, django_capture_on_commit_callbacks, answer):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(answer, {"Location": "/elsewhere"})]
 
-    result = reply_deliver(job)
+    assert send().outcomes["failed"] == 1
 
-    assert (result.state, result.retry) == (ReplyDelivery.State.FAILED, None)
     delivery = delivery_of(reply)
     assert delivery.state == "failed"
     assert delivery.last_error.startswith(f"HTTP {answer}: ok")
-    assert delivery.lease_until is None
+    assert delivery.next_attempt_at is None
+    if answer == 301:
+        assert delivery.last_error.endswith("(to /elsewhere; redirects are not followed)")
 
 
 def test_a_connection_refused_and_a_timeout_are_retried(delivery_on, receiver, django_capture_on_commit_callbacks):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.stop()
-    refused = reply_deliver(job)
-    assert refused.retry is not None
-    assert "ConnectError" in delivery_of(reply).last_error
+    assert send().outcomes["retry"] == 1
+    assert "ClientConnectorError" in delivery_of(reply).last_error
 
     receiver.start()
     receiver.hold = delivery_on.REPLY_WEBHOOK_TIMEOUT_SECONDS + 0.5
-    timed_out = reply_deliver(refused.retry)
-    assert timed_out.retry is not None
+    make_due(reply)
+    assert send().outcomes["retry"] == 1
     assert delivery_of(reply).last_error == "no answer within 1 s"
     assert delivery_of(reply).attempts == 2
 
 
 def test_only_the_head_of_a_huge_answer_is_read(delivery_on, receiver, django_capture_on_commit_callbacks):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(503, {}, "é".encode() * 50_000_000)]  # 100 MB, far beyond the socket buffers
 
-    result = reply_deliver(job)
+    assert send().outcomes["retry"] == 1
 
-    assert result.retry is not None
     assert delivery_of(reply).last_error == "HTTP 503: " + "é" * 200
-    wait_until(lambda: receiver.answers_cut_short == 1, timeout=5, what="the worker hung up instead of reading 100 MB")
+    wait_until(lambda: receiver.answers_cut_short == 1, timeout=5, what="the sender hung up instead of reading 100 MB")
 
 
 def test_an_answer_whose_body_does_not_decode_is_still_read_for_its_status(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(502, {"Content-Encoding": "gzip"}, b"not gzip at all")]
 
-    assert reply_deliver(job).retry is not None
+    assert send().outcomes["retry"] == 1
     assert delivery_of(reply).last_error == "HTTP 502: "
 
 
-def test_retry_after_is_honoured_and_a_long_one_is_left_to_the_sweep(
+def test_retry_after_is_honoured_when_longer_than_the_backoff(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(429, {"Retry-After": "3"}), (503, {"Retry-After": "100"})]
 
-    asked_three = reply_deliver(job)
-    assert asked_three.retry_in == 3.0
+    send()
+    assert 2.5 < seconds_until_due(reply) <= 3
 
-    asked_hundred = reply_deliver(asked_three.retry)
-    # Longer than the backoff's cap: no Celery job held back that long; the lease ends then, and the sweep acts.
-    assert (asked_hundred.state, asked_hundred.retry) == (ReplyDelivery.State.PENDING, None)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT extract(epoch FROM lease_until - clock_timestamp()) FROM delivery_replydelivery")
-        assert 100 < cursor.fetchone()[0] <= 100 + delivery_on.REPLY_LEASE_SECONDS
+    make_due(reply)
+    send()
+    # Longer than the backoff's cap, and still honoured: the row waits, no job does.
+    assert 99.5 < seconds_until_due(reply) <= 100
+    assert send().claimed == 0
 
 
 def test_retries_stop_at_give_up_at_and_the_delivery_fails(delivery_on, receiver, django_capture_on_commit_callbacks):
     delivery_on.REPLY_DELIVERY_MAX_SECONDS = 0
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(503, {"Retry-After": "1"})]
 
-    result = reply_deliver(job)
-
-    assert (result.state, result.retry) == (ReplyDelivery.State.FAILED, None)
+    assert send().outcomes["failed"] == 1
     assert delivery_of(reply).last_error == "HTTP 503: ok (gave up: past give_up_at)"
 
 
-def test_the_sweep_dispatches_a_new_job_only_for_pending_deliveries_whose_lease_ran_out(
+def test_the_sweep_fails_deliveries_held_past_give_up_at_and_wakes_a_job_only_when_one_is_due(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    reply, lost_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    delivered, delivered_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    reply_deliver(delivered_job)
-    jobs = []
-    with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_dispatch(dispatch=jobs.append) == 0  # the first job's lease still holds
+    held, due, later = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=3, messages=1)
+    ReplyDelivery.objects.filter(pk=held.pk).update(give_up_at=held.timestamp, last_error="HTTP 503: ok")
+    ReplyDelivery.objects.filter(pk=later.pk).update(next_attempt_at=later.timestamp + timedelta(days=1))
+    wakes = Wakes()
 
-    ReplyDelivery.objects.update(lease_until=reply.timestamp - timedelta(seconds=1))
+    assert deliveries_wake_due(wake=wakes) == 1
+
+    assert (delivery_of(held).state, delivery_of(held).last_error) == (
+        "failed",
+        "HTTP 503: ok (gave up: past give_up_at)",
+    )
+    assert len(wakes) == 1
+    send()
+    assert receiver.ids() == [str(due.id)]
+    assert deliveries_wake_due(wake=wakes) == 0
+    assert len(wakes) == 1  # only `later` is pending, and not due
+
+
+def test_a_full_batch_wakes_the_next_one_at_once(delivery_on, receiver, django_capture_on_commit_callbacks):
+    delivery_on.REPLY_DELIVERY_BATCH = 2
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=3, messages=1)
+    wakes = Wakes()
+
+    assert send(wakes).claimed == 2
+    assert len(wakes) == 1
+    assert send(wakes).claimed == 1
+    assert len(wakes) == 1  # not full: the backlog is done
+    # Oldest first.
+    ids = receiver.ids()
+    assert (set(ids[:2]), ids[2:]) == ({str(reply.id) for reply in replies[:2]}, [str(replies[2].id)])
+
+
+def test_a_conversations_replies_go_in_order_while_other_conversations_go_alongside(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    first, other = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
+    later = MessageFactory(conversation=first.conversation)
+    age_rows(Message, [later.id], delivery_on.GROUP_WINDOW_SECONDS + 0.1)
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_dispatch(dispatch=jobs.append) == 1
-    [job] = jobs
-    assert job.message_id == reply.id
-    assert job.lease_token != lost_job.lease_token
-    assert reply_deliver(lost_job).state is None  # the lost job, should it come back, does nothing
-    assert reply_deliver(job).state == ReplyDelivery.State.DELIVERED
-    assert receiver.ids() == [str(delivered.id), str(reply.id)]
+        [second] = replies_answer_due(first.conversation_id, wake_delivery=Wakes())
+    receiver.script(first.conversation_id, [200, 200], hold=0.5)
+
+    assert send().outcomes["delivered"] == 3
+
+    requests = receiver.received_for(first.conversation_id)
+    assert [r.json["data"]["id"] for r in requests] == [str(first.id), str(second.id)]
+    # The second waited for the first's answer; the other conversation did not wait for either.
+    assert requests[1].at - requests[0].at >= 0.5
+    [alongside] = receiver.received_for(other.conversation_id)
+    assert alongside.at < requests[0].at + 0.5
+
+
+def test_failures_in_a_row_open_the_circuit_and_stop_the_batch(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 1
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=5, messages=1)
+    receiver.default = 503
+
+    result = send()
+
+    # Three failures (REPLY_CIRCUIT_FAILURES) and the batch starts no more POSTs; the two left keep their attempt.
+    assert dict(result.outcomes) == {"retry": 3, "unsent": 2}
+    assert len(receiver.received) == 3
+    unsent = [delivery_of(reply) for reply in replies[3:]]
+    assert [(d.state, d.attempts, d.last_error) for d in unsent] == [("pending", 0, "")] * 2
+    assert all(seconds_until_due(reply) <= 0 for reply in replies[3:])
+    circuit = ReceiverCircuit.objects.get()
+    assert (circuit.failures, circuit.opened_at is not None, circuit.last_error) == (3, True, "HTTP 503: ok")
+
+    make_due(*replies)
+    refused = send()
+    assert (refused.admission, refused.claimed, len(receiver.received)) == (Admission.NONE, 0, 3)
+
+
+def test_an_open_circuit_sends_one_probe_per_interval_and_a_answered_probe_closes_it(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=4, messages=1)
+    receiver.default = 503
+    send()
+    assert ReceiverCircuit.objects.get().opened_at is not None
+    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)  # the probe is due
+    make_due(*replies)
+
+    probe = send()
+    assert (probe.admission, probe.claimed, probe.outcomes["retry"]) == (Admission.PROBE, 1, 1)
+    # A failed probe stays due (the circuit sets the pace, not its backoff), and the next probe waits its interval.
+    assert seconds_until_due(replies[0]) <= 0
+    assert send().admission is Admission.NONE
+
+    receiver.default = 200
+    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)
+    wakes = Wakes()
+    closing = send(wakes)
+    assert (closing.admission, closing.outcomes["delivered"]) == (Admission.PROBE, 1)
+    assert len(wakes) == 1  # the backlog goes out at once
+    circuit = ReceiverCircuit.objects.get()
+    assert (circuit.opened_at, circuit.probe_at, circuit.failures) == (None, None, 0)
+    assert send().outcomes["delivered"] == 3
+
+
+def test_a_client_error_neither_opens_the_circuit_nor_counts_towards_it(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=5, messages=1)
+    receiver.answers = [503, 503, 400, 503, 503]
+    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 1
+
+    result = send()
+
+    assert dict(result.outcomes) == {"retry": 4, "failed": 1}
+    circuit = ReceiverCircuit.objects.get()
+    assert (circuit.failures, circuit.opened_at) == (2, None)
+    assert len(receiver.ids()) == len(replies)
 
 
 def test_an_operator_retry_restarts_failed_deliveries_and_leaves_delivered_ones(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    failed, failed_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    delivered, delivered_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    receiver.answers = [400]
-    reply_deliver(failed_job)
-    reply_deliver(delivered_job)
+    failed, delivered = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
+    receiver.script(failed.conversation_id, [400])
+    send()
 
-    jobs = []
+    wakes = Wakes()
     with django_capture_on_commit_callbacks(execute=True):
-        assert deliveries_retry([failed.id, delivered.id], dispatch=jobs.append) == 1
+        assert deliveries_retry([failed.id, delivered.id], wake=wakes) == 1
 
-    assert [job.message_id for job in jobs] == [failed.id]
-    assert delivery_of(failed).state == ReplyDelivery.State.PENDING
-    assert reply_deliver(jobs[0]).state == ReplyDelivery.State.DELIVERED
+    assert len(wakes) == 1
+    assert (delivery_of(failed).state, delivery_of(failed).last_error) == ("pending", "HTTP 400: ok")
+    assert send().outcomes["delivered"] == 1
     assert (delivery_of(failed).attempts, delivery_of(delivered).attempts) == (2, 1)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_runs_of_one_job_post_once(delivery_on, receiver, django_capture_on_commit_callbacks):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    receiver.hold = 0.3  # every run overlaps the first one's POST
+def test_parallel_batches_post_each_reply_once(delivery_on, receiver, django_capture_on_commit_callbacks):
+    delivery_on.REPLY_DELIVERY_BATCH = 3
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=12, messages=1)
+    receiver.hold = 0.2  # the batches overlap
 
-    states = run_in_parallel(lambda: reply_deliver(job).state, 6)
+    claimed = run_in_parallel(lambda: send().claimed, 6)
 
-    assert sorted(states, key=str) == [*[None] * 5, "delivered"]
-    assert receiver.ids() == [str(reply.id)]
+    assert sorted(claimed) == [0, 0, 3, 3, 3, 3]
+    assert sorted(receiver.ids()) == sorted(str(reply.id) for reply in replies)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_outlived_its_claim_records_only_a_success(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    delivered, failed = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
+    receiver.script(failed.conversation_id, [400], hold=0.5)
+    receiver.script(delivered.conversation_id, [200], hold=0.5)
+
+    def operator_retry_meanwhile():
+        # While the batch waits on the receiver, its claim passes (the operator's retry takes the rows back).
+        wait_until(lambda: len(receiver.received) == 2, 5, 0.01, "both POSTs in flight")
+        try:
+            deliveries_retry([delivered.id, failed.id], wake=Wakes())
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=operator_retry_meanwhile)
+    thread.start()
+    send()
+    thread.join()
+
+    assert delivery_of(delivered).state == "delivered"
+    assert (delivery_of(failed).state, delivery_of(failed).claim_token) == ("pending", None)
 
 
 def test_the_conversation_api_shows_each_reply_delivery_state(
     delivery_on, receiver, api, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks, messages=3)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks, messages=3)
     receiver.answers = [500]
-    reply_deliver(job)
+    send()
 
     with django_assert_num_queries(3):  # conversation, messages, their replies' deliveries
         messages = api.get(f"/conversations/{reply.conversation_id}/").json()["messages"]
@@ -293,12 +464,12 @@ def test_the_conversation_api_shows_each_reply_delivery_state(
     ]
 
 
-def test_the_admin_retry_action_restarts_a_failed_delivery(
+def test_the_admin_retry_action_restarts_a_failed_delivery_and_the_list_shows_an_open_circuit(
     delivery_on, receiver, client, admin_user, django_capture_on_commit_callbacks
 ):
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [400]
-    reply_deliver(job)
+    send()
     client.force_login(admin_user)
 
     response = client.post(
@@ -309,7 +480,21 @@ def test_the_admin_retry_action_restarts_a_failed_delivery(
 
     assert "1 delivery(ies) started again." in response.content.decode()
     delivery = delivery_of(reply)
-    assert (delivery.state, delivery.lease_token is not None) == ("pending", True)
+    assert (delivery.state, seconds_until_due(reply) <= 0) == ("pending", True)
+    assert "circuit is open" not in response.content.decode()
+    ReceiverCircuit.objects.update_or_create(
+        id=1, defaults={"opened_at": reply.timestamp, "last_error": "HTTP 503: down"}
+    )
+    page = client.get("/admin/delivery/replydelivery/").content.decode()
+    assert "The receiver&#x27;s circuit is open since" in page
+    assert "HTTP 503: down" in page
+    assert client.get("/admin/delivery/receivercircuit/").status_code == 200
+
+
+def test_a_job_of_the_previous_release_does_nothing(delivery_on, receiver, django_capture_on_commit_callbacks):
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    reply_deliver(str(reply.id), str(reply.id))
+    assert (delivery_of(reply).attempts, receiver.received) == (0, [])
 
 
 @pytest.mark.parametrize(
@@ -324,6 +509,13 @@ def test_retry_after_reads_seconds_and_http_dates(value, seconds):
 def test_a_reply_webhook_url_that_cannot_work_stops_the_start(settings, url):
     settings.REPLY_WEBHOOK_URL = url
     with pytest.raises(SystemCheckError, match="delivery.E001"):
+        call_command("check")
+
+
+def test_a_timeout_that_leaves_a_batch_no_time_stops_the_start(settings):
+    settings.REPLY_WEBHOOK_URL = "http://127.0.0.1:9/replies"
+    settings.REPLY_WEBHOOK_TIMEOUT_SECONDS = settings.CELERY_TASK_SOFT_TIME_LIMIT - 1
+    with pytest.raises(SystemCheckError, match="delivery.E002"):
         call_command("check")
 
 
@@ -347,11 +539,11 @@ def test_the_documented_example_receiver_accepts_a_signed_reply_and_refuses_a_fo
 ):
     url, process = example_receiver
     delivery_on.REPLY_WEBHOOK_URL = url
-    reply, job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    assert reply_deliver(job).state == ReplyDelivery.State.DELIVERED
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    assert send().outcomes["delivered"] == 1
     assert process.stdout.readline().startswith(f"reply {reply.id} to conversation {reply.conversation_id}")
 
     delivery_on.REPLY_WEBHOOK_SECRET = "another secret"
-    forged, forged_job = reply_with_job(delivery_on, django_capture_on_commit_callbacks)
-    assert reply_deliver(forged_job).state == ReplyDelivery.State.FAILED
+    [forged] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    assert send().outcomes["failed"] == 1
     assert delivery_of(forged).last_error == "HTTP 401: bad signature"

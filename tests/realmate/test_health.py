@@ -6,6 +6,7 @@ import pytest
 import redis
 from django.utils import timezone
 
+from delivery.models import ReceiverCircuit
 from scheduler.models import SweepHeartbeat
 from tests.e2e.stack import free_port
 from tests.helpers import unreachable_database
@@ -30,7 +31,9 @@ def test_healthy_when_database_redis_and_sweeper_are_fine(api, fresh_sweep, path
         "database": True,
         "redis": True,
         "sweeper": True,
+        "receiver": True,
     }
+    assert (body["warnings"], body["checks"]["receiver"]["circuit"]) == ([], "off")
 
 
 def test_stale_sweeper_is_503(api, settings):
@@ -91,3 +94,18 @@ def test_stale_sweeper_with_an_empty_sweep_queue_does_not_blame_the_queue(api, s
     error = api.get("/healthz").json()["checks"]["sweeper"]["error"]
 
     assert "queue" not in error
+
+
+def test_an_open_receiver_circuit_is_a_warning_not_a_failure(api, settings, fresh_sweep):
+    settings.REPLY_WEBHOOK_URL = "http://127.0.0.1:9/replies"
+    assert api.get("/healthz").json()["checks"]["receiver"] == {"ok": True, "circuit": "closed"}
+    ReceiverCircuit.objects.create(opened_at=timezone.now(), probe_at=timezone.now(), last_error="HTTP 503: down")
+
+    response = api.get("/healthz")
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.json()
+    assert (body["status"], body["failing"], body["warnings"]) == ("ok", [], ["receiver"])
+    receiver = body["checks"]["receiver"]
+    assert (receiver["ok"], receiver["circuit"]) == (True, "open")
+    assert "HTTP 503: down" in receiver["warning"]

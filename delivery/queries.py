@@ -1,0 +1,139 @@
+"""The set-based SQL of reply delivery: claim a batch with what its POSTs need, settle it, expire and find due rows.
+Each is one statement, whatever the batch's size (delivery.services holds the rules)."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection
+
+# The oldest due deliveries, locked without waiting for the ones another batch holds, claimed (an attempt counted,
+# the batch's token set, next_attempt_at pushed past the claim's end), and returned with the reply and the ids it
+# answers: everything the POSTs need in one round trip.
+CLAIM_SQL = """
+WITH claimed AS (
+    UPDATE delivery_replydelivery d
+    SET attempts = d.attempts + 1,
+        claim_token = %(token)s,
+        next_attempt_at = clock_timestamp() + make_interval(secs => %(claim_seconds)s)
+    WHERE d.message_id = ANY(ARRAY(
+        SELECT message_id FROM delivery_replydelivery
+        WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+        ORDER BY created_at, message_id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ))
+    RETURNING d.message_id, d.attempts, d.created_at
+)
+SELECT c.message_id, c.attempts, m.conversation_id, m.content, m.timestamp,
+       ARRAY(
+           SELECT a.id FROM chat_message a WHERE a.reply_id = c.message_id
+           ORDER BY a.timestamp, a.received_at, a.id
+       )
+FROM claimed c JOIN chat_message m ON m.id = c.message_id
+ORDER BY c.created_at, c.message_id
+"""
+
+# Every outcome of a batch in one UPDATE. A success is recorded even when the claim has passed to another batch (the
+# receiver has the reply); anything else only while the row is still this batch's. A retry that would start after
+# give_up_at fails instead; a reply the batch did not send gives its attempt back and is due again at once.
+SETTLE_SQL = """
+UPDATE delivery_replydelivery d
+SET state = CASE
+        WHEN o.outcome = 'delivered' THEN 'delivered'
+        WHEN o.outcome = 'failed' THEN 'failed'
+        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) > d.give_up_at THEN 'failed'
+        ELSE 'pending'
+    END,
+    last_error = CASE
+        WHEN o.outcome = 'delivered' THEN ''
+        WHEN o.outcome = 'unsent' THEN d.last_error
+        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) > d.give_up_at
+            THEN left(o.error || ' (gave up: past give_up_at)', 500)
+        ELSE left(o.error, 500)
+    END,
+    delivered_at = CASE WHEN o.outcome = 'delivered' THEN clock_timestamp() END,
+    attempts = d.attempts - (o.outcome = 'unsent')::int,
+    next_attempt_at = CASE
+        WHEN o.outcome = 'unsent' THEN clock_timestamp()
+        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) <= d.give_up_at
+            THEN clock_timestamp() + make_interval(secs => o.wait)
+    END,
+    claim_token = NULL
+FROM unnest(%(ids)s::uuid[], %(outcomes)s::text[], %(errors)s::text[], %(waits)s::float8[])
+    AS o(message_id, outcome, error, wait)
+WHERE d.message_id = o.message_id AND d.state = 'pending' AND (d.claim_token = %(token)s OR o.outcome = 'delivered')
+RETURNING d.message_id, d.state
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    message_id: uuid.UUID
+    # This attempt's number (X-Delivery-Attempt).
+    attempt: int
+    conversation_id: uuid.UUID
+    content: str
+    timestamp: datetime
+    answers: list[uuid.UUID]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: uuid.UUID
+    # delivered, failed, retry (after `wait` seconds), or unsent (the batch stopped before its POST)
+    outcome: str
+    error: str = ""
+    wait: float = 0.0
+
+
+def deliveries_claim(*, token: uuid.UUID, limit: int, claim_seconds: float) -> list[Claimed]:
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_SQL, {"token": token, "limit": limit, "claim_seconds": claim_seconds})
+        return [Claimed(*row) for row in cursor.fetchall()]
+
+
+def deliveries_settle(*, token: uuid.UUID, outcomes: list[Outcome]) -> dict[uuid.UUID, str]:
+    """Record every outcome; returns the state each row settled to (a row another batch holds by now is absent)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SETTLE_SQL,
+            {
+                "token": token,
+                "ids": [o.message_id for o in outcomes],
+                "outcomes": [o.outcome for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "waits": [o.wait for o in outcomes],
+            },
+        )
+        return dict(cursor.fetchall())
+
+
+def deliveries_expire() -> int:
+    """Pending deliveries past give_up_at that no batch holds (held back by an open circuit, or by a Retry-After
+    that reached past it) fail."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE delivery_replydelivery
+            SET state = 'failed', next_attempt_at = NULL, claim_token = NULL,
+                last_error = left(ltrim(last_error || ' (gave up: past give_up_at)'), 500)
+            WHERE state = 'pending' AND next_attempt_at <= clock_timestamp() AND give_up_at <= clock_timestamp()
+            """
+        )
+        return cursor.rowcount
+
+
+def deliveries_due() -> bool:
+    """Is a delivery due that a batch may send now: the receiver's circuit closed, or its next probe due?"""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT EXISTS (
+                SELECT FROM delivery_replydelivery WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+            ) AND NOT EXISTS (
+                SELECT FROM delivery_receivercircuit WHERE id = 1 AND probe_at > clock_timestamp()
+            )
+            """
+        )
+        return cursor.fetchone()[0]
