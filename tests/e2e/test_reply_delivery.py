@@ -8,6 +8,7 @@ import signal
 import time
 import uuid
 from http import HTTPStatus
+from itertools import pairwise
 
 import pytest
 
@@ -25,6 +26,12 @@ DELIVERY = {
     "REPLY_WEBHOOK_TIMEOUT_SECONDS": "2",
     "REPLY_DELIVERY_BACKOFF_SECONDS": "1",
     "REPLY_DELIVERY_BACKOFF_MAX_SECONDS": "2",
+    "REPLY_WEBHOOK_CONCURRENCY": "4",
+    "REPLY_CIRCUIT_FAILURES": "5",
+    "REPLY_CIRCUIT_PROBE_SECONDS": "1",
+    # A batch whose process died holds its replies until the hard limit plus REPLY_LEASE_SECONDS (3): 9 s.
+    "CELERY_TASK_SOFT_TIME_LIMIT": "5",
+    "CELERY_TASK_TIME_LIMIT": "6",
 }
 
 
@@ -153,8 +160,10 @@ def test_a_receiver_down_for_20_seconds_gets_the_reply_once_it_returns(stack, re
         time.sleep(20)
         [reply] = outbound(stack, conversation_id)
         assert reply["delivery"]["state"] == "pending"
-        assert reply["delivery"]["attempts"] >= 3
-        assert "ConnectError" in reply["delivery"]["last_error"]
+        # Five refused connections open the circuit; then one probe a second, each one more attempt of the oldest.
+        assert reply["delivery"]["attempts"] >= 5
+        assert "ClientConnectorError" in reply["delivery"]["last_error"]
+        assert stack.http.get(f"{stack.base_url}/healthz", timeout=5).json()["warnings"] == ["receiver"]
     finally:
         receiver.start()
     back_at = time.monotonic()
@@ -163,8 +172,9 @@ def test_a_receiver_down_for_20_seconds_gets_the_reply_once_it_returns(stack, re
 
     assert reply["delivery"]["state"] == "delivered"
     [request] = receiver.received_for(conversation_id)
-    # The backoff is capped at 2 s (full jitter), plus a job's start and a request.
-    assert request.at - back_at < 6
+    # The next probe (one a second), plus a sweep's wake-up and a job's start.
+    assert request.at - back_at < 4
+    assert stack.http.get(f"{stack.base_url}/healthz", timeout=5).json()["warnings"] == []
 
 
 def test_a_delivery_worker_killed_mid_post_still_delivers_every_reply(stack, receiver):
@@ -186,3 +196,60 @@ def test_a_delivery_worker_killed_mid_post_still_delivers_every_reply(stack, rec
     assert {r.json["data"]["id"] for r in requests} == {reply["id"] for reply in replies}
     assert all(r.headers["Idempotency-Key"] == r.json["data"]["id"] for r in requests)
     assert len(requests) >= len(replies)
+
+
+def replies_written(stack, count: int) -> list[str]:
+    """A conversation with one message for each of `count`, answered; returns the reply ids."""
+    conversations = [conversation_with_burst(stack, messages=1)[0] for _ in range(count)]
+    return [wait_until(lambda c=c: outbound(stack, c), 15, 0.1, "reply written")[0]["id"] for c in conversations]
+
+
+def test_two_delivery_processes_racing_on_one_backlog_post_each_reply_once(stack, receiver):
+    for name in [name for name in stack.processes if name.startswith("delivery")]:
+        stack.stop_role(name)
+    try:
+        reply_ids = replies_written(stack, 60)
+        # Small batches, so the four pool processes of the two workers race for many of them.
+        for name in ("racer_a", "racer_b"):
+            stack.start_role("delivery", name, REPLY_DELIVERY_BATCH="4")
+        wait_until(lambda: set(reply_ids) <= set(receiver.ids()), 60, 0.2, "every reply received")
+        stack.sweeps_pass()
+    finally:
+        for name in ("racer_a", "racer_b"):
+            stack.stop_role(name)
+        stack.start_role("delivery", "delivery0")
+
+    received = receiver.ids()
+    assert {reply_id: received.count(reply_id) for reply_id in reply_ids} == dict.fromkeys(reply_ids, 1)
+
+
+def test_a_failing_receiver_gets_a_few_probes_not_the_backlog_and_the_backlog_follows_its_return(stack, receiver):
+    receiver.default = 503
+    try:
+        reply_ids = replies_written(stack, 40)
+        wait_until(
+            lambda: stack.http.get(f"{stack.base_url}/healthz", timeout=5).json()["warnings"] == ["receiver"],
+            30,
+            0.2,
+            "the circuit open",
+        )
+        failed_at = time.monotonic()
+        time.sleep(6)
+        during = [r for r in receiver.received if r.json["data"]["id"] in reply_ids]
+    finally:
+        receiver.default = 200
+    back_at = time.monotonic()
+
+    wait_until(lambda: set(reply_ids) <= set(receiver.ids()), 30, 0.1, "every reply delivered")
+
+    # Up to a batch's worth in flight (4 per process, two processes) when five failures open the circuit, then one
+    # probe a second: not 40 replies retried on their own schedules.
+    assert len(during) <= 5 + 2 * 4 + (back_at - failed_at) + 1
+    probes = [r for r in during if r.at > failed_at + 1]
+    assert all(later.at - earlier.at > 0.8 for earlier, later in pairwise(probes))
+    delivered_at = [r.at for r in receiver.received if r.json["data"]["id"] in reply_ids and r.at > back_at]
+    assert max(delivered_at) - back_at < 4  # the next probe, then everything at once
+    assert all(signed(r) for r in receiver.received if r.json["data"]["id"] in reply_ids)
+    samples = metric_samples(stack.http.get(f"{stack.base_url}/metrics", timeout=10).text)
+    assert samples[("realmate_receiver_circuit_open", ())] == 0
+    assert samples[("realmate_receiver_circuit_openings_total", ())] >= 1
