@@ -163,9 +163,7 @@ def replies_write_batch(
     return result
 
 
-def _groups_answer(
-    statuses: dict[uuid.UUID, str], rules: GroupRules, wake_delivery: DeliveryWake | None
-) -> Written:
+def _groups_answer(statuses: dict[uuid.UUID, str], rules: GroupRules, wake_delivery: DeliveryWake | None) -> Written:
     """Inside the caller's transaction, with the conversations locked: read their pending messages, decide, and
     write every reply with a few set-based statements."""
     if not statuses:
