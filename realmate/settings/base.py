@@ -208,6 +208,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Reconnect to the broker for as long as it is away (Celery's default gives up after 100 attempts, and the
 # connection retries every second: realmate.celery.BrokerConnection).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Celery's Django fixup closes the database connections around every job unless this is set; set, it closes them
+# only every this many jobs, and realmate.celery drops broken and old ones around each job as Django's requests do.
+CELERY_DB_REUSE_MAX = 1000
 # A job running when the broker connection drops is cancelled (Celery 6's default): its ack could not be sent
 # anyway, and its rows are still pending: the next reply job takes them.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
