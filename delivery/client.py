@@ -48,33 +48,40 @@ def replies_post(
     posts: list[Post],
     *,
     concurrency: int,
+    opening: int,
     timeout: float,
     send_for: float,
     keep_sending: Callable[[ReceiverAnswer], bool],
 ) -> list[ReceiverAnswer | None]:
-    """POST every reply, at most `concurrency` at once; a conversation's replies one after another, in the given
-    order. No POST starts once `keep_sending` has said False for an answer, or after `send_for` seconds: those replies
-    come back as None (not sent). Never raises for the receiver's sake."""
-    return asyncio.run(_posts_send(url, posts, concurrency, timeout, time.monotonic() + send_for, keep_sending))
+    """POST every reply, `opening` in flight at first, up to `concurrency` as answers come (Window); a
+    conversation's replies one after another, in the given order. No POST starts once `keep_sending` has said False
+    for an answer, or after `send_for` seconds: those replies come back as None (not sent). Never raises for the
+    receiver's sake."""
+    send_until = time.monotonic() + send_for
+    return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, send_until, keep_sending))
 
 
-async def _posts_send(url, posts, concurrency, timeout, send_until, keep_sending) -> list[ReceiverAnswer | None]:
+async def _posts_send(
+    url, posts, concurrency, opening, timeout, send_until, keep_sending
+) -> list[ReceiverAnswer | None]:
     answers: list[ReceiverAnswer | None] = [None] * len(posts)
     chains: dict[object, list[int]] = {}
     for index, post in enumerate(posts):
         chains.setdefault(post.conversation_id, []).append(index)
-    slots = asyncio.Semaphore(concurrency)
+    window = Window(opening, concurrency)
     stopped = False
 
     async def chain_send(indexes: list[int]) -> None:
         nonlocal stopped
         for index in indexes:
-            async with slots:
-                if stopped or time.monotonic() > send_until:
-                    return
-                answers[index] = answer = await _post(session, url, posts[index], timeout)
-                if not keep_sending(answer):
-                    stopped = True
+            await window.slots.acquire()
+            if stopped or time.monotonic() > send_until:
+                window.slots.release()
+                return
+            answers[index] = answer = await _post(session, url, posts[index], timeout)
+            if not keep_sending(answer):
+                stopped = True
+            window.answered(answer)
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     # Timeouts are the request's own (_post); aiohttp's default (5 minutes in all) would only get in the way.
@@ -83,6 +90,27 @@ async def _posts_send(url, posts, concurrency, timeout, send_until, keep_sending
     ) as session:
         await asyncio.gather(*(chain_send(indexes) for indexes in chains.values()))
     return answers
+
+
+class Window:
+    """How many POSTs of a batch may be in flight. A batch does not know yet whether the receiver is up: it opens
+    with `opening`, takes one more after each answer (up to `ceiling`) and one fewer after each receiver failure
+    (down to one), so a receiver that is down gets `opening` requests from it, not `ceiling`."""
+
+    def __init__(self, opening: int, ceiling: int) -> None:
+        self.size = max(1, min(opening, ceiling))
+        self.ceiling = ceiling
+        self.slots = asyncio.Semaphore(self.size)
+
+    def answered(self, answer: ReceiverAnswer) -> None:
+        """In place of releasing the slot the POST held."""
+        if answer.retryable and self.size > 1:
+            self.size -= 1
+            return  # the slot is given up
+        if not answer.retryable and self.size < self.ceiling:
+            self.size += 1
+            self.slots.release()
+        self.slots.release()
 
 
 async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:

@@ -132,6 +132,8 @@ def deliveries_send(*, continue_: DeliveryWake) -> BatchResult:
         settings.REPLY_WEBHOOK_URL,
         [_post(reply) for reply in claimed],
         concurrency=settings.REPLY_WEBHOOK_CONCURRENCY,
+        # No more at first than the failures that open the circuit: all a dead receiver gets from a batch.
+        opening=settings.REPLY_CIRCUIT_FAILURES,
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
         send_for=send_window(),
         keep_sending=run.keep_sending,

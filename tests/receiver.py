@@ -44,6 +44,7 @@ class Receiver:
         self.holds: dict[str, float] = {}
         self.received: list[Received] = []
         self.answers_cut_short = 0  # answers the sender hung up on before reading them whole
+        self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
 
@@ -61,8 +62,12 @@ class Receiver:
                 with receiver.lock:
                     receiver.received.append(request)
                     answer, hold = receiver.answer_for(request)
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                 if hold:
                     time.sleep(hold)
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 status, headers, content = (*answer, b"ok")[:3] if isinstance(answer, tuple) else (answer, {}, b"ok")
                 try:
                     self.send_response(status)

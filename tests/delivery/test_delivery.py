@@ -15,7 +15,7 @@ from django.db import connection
 
 from chat.models import Message
 from delivery.circuit import Admission
-from delivery.client import retry_after_seconds
+from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.services import deliveries_retry, deliveries_send, deliveries_wake_due
 from delivery.tasks import reply_deliver
@@ -329,13 +329,13 @@ def test_a_conversations_replies_go_in_order_while_other_conversations_go_alongs
 def test_failures_in_a_row_open_the_circuit_and_stop_the_batch(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
-    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 1
     replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=5, messages=1)
     receiver.default = 503
 
     result = send()
 
-    # Three failures (REPLY_CIRCUIT_FAILURES) and the batch starts no more POSTs; the two left keep their attempt.
+    # Sixteen may be in flight (REPLY_WEBHOOK_CONCURRENCY), but a batch opens with three (REPLY_CIRCUIT_FAILURES),
+    # each failure takes a slot away, and after three it starts no more POSTs. The two left keep their attempt.
     assert dict(result.outcomes) == {"retry": 3, "unsent": 2}
     assert len(receiver.received) == 3
     unsent = [delivery_of(reply) for reply in replies[3:]]
@@ -406,6 +406,31 @@ def test_an_operator_retry_restarts_failed_deliveries_and_leaves_delivered_ones(
     assert (delivery_of(failed).state, delivery_of(failed).last_error) == ("pending", "HTTP 400: ok")
     assert send().outcomes["delivered"] == 1
     assert (delivery_of(failed).attempts, delivery_of(delivered).attempts) == (2, 1)
+
+
+def test_a_batch_widens_to_its_concurrency_as_posts_are_delivered(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 6
+    replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=20, messages=1)
+    receiver.hold = 0.2
+
+    assert send().outcomes["delivered"] == 20
+
+    # Three at first (REPLY_CIRCUIT_FAILURES), one more for each answer, up to six.
+    assert receiver.most_in_flight == 6
+    starts = sorted(request.at for request in receiver.received)
+    assert starts[3] - starts[0] >= 0.2  # the fourth waited for a first answer
+
+
+def test_the_window_narrows_on_receiver_failures_to_one_and_widens_on_any_other_answer():
+    failure, delivered, refused = ReceiverAnswer(False, True), ReceiverAnswer(True, False), ReceiverAnswer(False, False)
+    window = Window(opening=3, ceiling=4)
+    sizes = []
+    for answer in [failure, failure, failure, failure, refused, delivered, delivered, delivered, delivered]:
+        window.answered(answer)
+        sizes.append(window.size)
+    assert sizes == [2, 1, 1, 1, 2, 3, 4, 4, 4]
 
 
 @pytest.mark.django_db(transaction=True)
