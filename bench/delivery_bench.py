@@ -1,13 +1,14 @@
 """Reply delivery benchmark: the figures behind "Reply delivery" in docs/operations.md.
 
     python bench/delivery_bench.py [--part throughput|outage|all] [--conversations 10000] [--waiting 2000]
-                                   [--outage-seconds 60] [--modes fail,refused,hang]
+                                   [--outage-seconds 60] [--modes fail,refused,hang] [--batch-sizes 100,1000]
 
 throughput  10,000 conversations, each with a group of 2 messages due at once, answered by a worker of 2 processes
             (and beat) and delivered by a delivery worker of 2 processes to a fast local receiver (bench/receiver.py,
             a bare asyncio server in a process of its own, on the same cores). Prints delivered replies/s (first reply
             written to last delivery recorded, database clock) beside the same backlog with delivery off, and the
             ratio of each to the reference: the engine's set-based SQL alone on the same data, run first and last.
+            --batch-sizes adds delivery runs at other REPLY_DELIVERY_BATCH values.
 outage      2,000 replies written while the receiver fails, for 60 s, then answers 200 at once. Three ways of
             failing: `fail` (it answers 503), `refused` (its port is closed), `hang` (it never answers: timeouts).
             Prints the requests that reached it while it failed (none can when the port is closed), the failed
@@ -42,6 +43,12 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=10000)
     parser.add_argument("--waiting", type=int, default=2000, help="outage part: replies waiting")
     parser.add_argument("--outage-seconds", type=float, default=60)
+    parser.add_argument(
+        "--batch-sizes",
+        type=lambda text: [int(size) for size in text.split(",") if size],
+        default=[],
+        help="throughput part: also deliver at each of these REPLY_DELIVERY_BATCH values (e.g. 100,1000)",
+    )
     parser.add_argument("--modes", default="fail,refused,hang", help="outage part: ways the receiver fails")
     args = parser.parse_args()
     sigterm_exits()
@@ -119,6 +126,9 @@ def throughput(args: argparse.Namespace) -> None:
     references = [reference_drain(args.conversations)]
     runs = [("delivery off: replies written", written_rate(args.conversations, deliver=False))]
     runs.append(("delivery on: replies delivered", written_rate(args.conversations, deliver=True)))
+    for size in args.batch_sizes:
+        label = f"delivery on, REPLY_DELIVERY_BATCH={size}"
+        runs.append((label, written_rate(args.conversations, deliver=True, REPLY_DELIVERY_BATCH=str(size))))
     references.append(reference_drain(args.conversations))
     reference = statistics.mean(result["replies"] / result["seconds"] for result in references)
     print("| run | replies | seconds | replies/s | vs reference |")
@@ -133,14 +143,14 @@ def throughput(args: argparse.Namespace) -> None:
         print(f"| {label} | {result['replies']} | {result['seconds']:.2f} | {rate:.0f} | {rate / reference:.3f} |")
 
 
-def written_rate(groups: int, *, deliver: bool) -> dict:
+def written_rate(groups: int, *, deliver: bool, **env: str) -> dict:
     """The backlog answered (and delivered, with `deliver`): replies, and seconds from the first reply written to
     the last reply written (or the last delivery recorded), on the database clock."""
     from bench.capacity_bench import backlog_seed
     from tests.helpers import wait_until
 
     receiver = ReceiverProcess().start() if deliver else None
-    stack = delivery_stack("delivery-throughput", receiver)
+    stack = delivery_stack("delivery-throughput", receiver, **env)
     try:
         backlog_seed(stack, groups)
         stack.start_role("worker", "worker0")
