@@ -35,7 +35,7 @@ class ReplyDelivery(models.Model):
     claim_token = models.UUIDField(null=True, blank=True)
     # When a pending delivery is due: now for a new one, after its backoff for a retry, after the claim's end while
     # a batch holds it. None once settled.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=ClockTimestamp())
 
     class Meta:
         verbose_name_plural = "reply deliveries"

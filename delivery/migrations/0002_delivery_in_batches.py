@@ -1,7 +1,12 @@
-"""Deliveries claimed in batches: the per-job lease becomes the batch's claim and the row's next attempt, and the
-receiver gets a circuit breaker. Stop the delivery role before migrating: the previous release's jobs read the
-renamed columns (docs/operations.md, "Upgrading")."""
+"""Deliveries claimed in batches: a row's next attempt and its batch's claim replace the per-job lease, and the
+receiver gets a circuit breaker.
 
+The lease columns leave the model only: they stay in the table, nullable, for one release, so delivery processes
+of the previous code still running during an upgrade keep working (docs/operations.md, "Upgrading"); the next
+release drops them. next_attempt_at defaults to the database clock, so a reply the previous code writes meanwhile
+is due at once for this one."""
+
+import chat.db
 from django.db import migrations, models
 
 
@@ -10,13 +15,21 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RemoveIndex(model_name="replydelivery", name="delivery_pending_lease_idx"),
-        migrations.RenameField(model_name="replydelivery", old_name="lease_token", new_name="claim_token"),
-        migrations.RenameField(model_name="replydelivery", old_name="lease_until", new_name="next_attempt_at"),
-        # A pending row of the previous release whose job is gone is due at once.
-        migrations.RunSQL(
-            "UPDATE delivery_replydelivery SET claim_token = NULL, next_attempt_at = clock_timestamp() "
-            "WHERE state = 'pending'",
-            migrations.RunSQL.noop,
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.RemoveField(model_name="replydelivery", name="lease_token"),
+                migrations.RemoveField(model_name="replydelivery", name="lease_until"),
+            ],
+        ),
+        migrations.AddField(
+            model_name="replydelivery",
+            name="claim_token",
+            field=models.UUIDField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name="replydelivery",
+            name="next_attempt_at",
+            field=models.DateTimeField(blank=True, null=True, db_default=chat.db.ClockTimestamp()),
         ),
         migrations.AddIndex(
             model_name="replydelivery",
@@ -40,7 +53,15 @@ class Migration(migrations.Migration):
                 ("last_error", models.CharField(blank=True, default="", max_length=500)),
             ],
             options={
-                "constraints": [models.CheckConstraint(condition=models.Q(("id", 1)), name="receiver_circuit_single_row")]
+                "constraints": [
+                    models.CheckConstraint(condition=models.Q(("id", 1)), name="receiver_circuit_single_row")
+                ]
             },
+        ),
+        # Last: the table's indexes cannot change after an UPDATE in the same transaction. The new column's
+        # default fills existing rows too; settled ones have no next attempt.
+        migrations.RunSQL(
+            "UPDATE delivery_replydelivery SET next_attempt_at = NULL WHERE state <> 'pending'",
+            migrations.RunSQL.noop,
         ),
     ]
