@@ -46,9 +46,12 @@ app.steps["consumer"].add(WorkerLiveness)
 
 @task_prerun.connect
 @task_postrun.connect
-def database_connections_recycle(**kwargs) -> None:
+def database_connections_recycle(task=None, **kwargs) -> None:
     """Before and after each job, drop the database connections that broke or outlived CONN_MAX_AGE, and keep the
     rest: Django's own rule for requests. Celery's Django fixup would otherwise close every connection around every
     job (unless CELERY_DB_REUSE_MAX is set, which the settings do), and each job would pay a new PostgreSQL
-    connection, a forked backend and its setup, which cost a delivery batch more than its claim."""
+    connection, a forked backend and its setup, which cost a delivery batch more than its claim. A job run eagerly
+    (`apply()`) runs in its caller's connection and transaction: left alone, as Celery's fixup does."""
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     close_old_connections()

@@ -253,7 +253,5 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "celery.worker.strategy": {"level": job_log_level},
         "celery.app.trace": {"level": job_log_level},
-        # httpx logs every request at INFO; delivery.services logs each delivery's outcome itself.
-        "httpx": {"level": job_log_level},
     },
 }

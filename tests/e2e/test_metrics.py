@@ -73,3 +73,21 @@ def test_a_known_burst_moves_the_counters_by_exactly_what_happened(stack):
 def delta(before: dict, after: dict, name: str, **labels: str) -> float:
     key = (name, tuple(sorted(labels.items())))
     return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def test_celery_jobs_keep_their_database_connection_between_jobs(stack):
+    """Celery's Django fixup would close it around every job (a new PostgreSQL backend per sweep, four a second);
+    realmate.celery keeps it, as Django keeps a web process's."""
+    stack.sweeps_pass()
+
+    def sweeping_connections_older_than(seconds: float) -> int:
+        [(count,)] = stack.sql(
+            """SELECT count(*) FROM pg_stat_activity
+               WHERE datname = current_database() AND query LIKE 'UPDATE "scheduler_sweepheartbeat"%%'
+                 AND backend_start < clock_timestamp() - make_interval(secs => %s)""",
+            (seconds,),
+        )
+        return count
+
+    # Sweeps every 0.25 s, each leaving its connection open with the heartbeat as its last statement.
+    wait_until(lambda: sweeping_connections_older_than(2) >= 1, 10, 0.25, "a sweep's connection kept for 2 s")
