@@ -1,12 +1,14 @@
 """A batch of replies POSTed to the receiver, many in flight at once, and what each answer means (delivery.services).
 
-aiohttp, because the client sets the ceiling of delivery: one process POSTing 5,000 signed replies to a local
-receiver managed several times what a pool of threads did with urllib3 or httpx (bench/client_bench.py). A batch
-runs its own event loop (asyncio.run), so nothing of it outlives the batch or crosses a worker's fork.
+aiohttp, because the client sets the ceiling of delivery: one event loop with many POSTs in flight does several
+times what a pool of threads does with urllib3 or httpx (bench/client_bench.py). A batch runs its own event loop
+(asyncio.run), so nothing of it outlives the batch or crosses a worker's fork.
 """
 
 import asyncio
+import re
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -38,7 +40,7 @@ class ReceiverAnswer:
 class Post:
     """One reply to POST: its body and headers, and the conversation it belongs to (its order key)."""
 
-    conversation_id: object
+    conversation_id: uuid.UUID
     body: bytes
     headers: dict[str, str]
 
@@ -62,10 +64,16 @@ def replies_post(
 
 
 async def _posts_send(
-    url, posts, concurrency, opening, timeout, send_until, keep_sending
+    url: str,
+    posts: list[Post],
+    concurrency: int,
+    opening: int,
+    timeout: float,
+    send_until: float,
+    keep_sending: Callable[[ReceiverAnswer], bool],
 ) -> list[ReceiverAnswer | None]:
     answers: list[ReceiverAnswer | None] = [None] * len(posts)
-    chains: dict[object, list[int]] = {}
+    chains: dict[uuid.UUID, list[int]] = {}
     for index, post in enumerate(posts):
         chains.setdefault(post.conversation_id, []).append(index)
     window = Window(opening, concurrency)
@@ -114,6 +122,14 @@ class Window:
 
 
 async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:
+    """One POST and what its answer means; anything the receiver does is an answer, never an exception."""
+    try:
+        return await _post_answer(session, url, post, timeout)
+    except Exception as exc:  # a malformed answer aiohttp does not wrap: the receiver's trouble, retried
+        return ReceiverAnswer(False, True, _printable(f"{type(exc).__name__}: {exc}"))
+
+
+async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:
     deadline = asyncio.get_running_loop().time() + timeout
     try:
         async with asyncio.timeout_at(deadline):
@@ -121,7 +137,7 @@ async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: f
     except TimeoutError:
         return ReceiverAnswer(False, True, f"no answer within {timeout:g} s")
     except (aiohttp.ClientError, OSError) as exc:
-        return ReceiverAnswer(False, True, f"{type(exc).__name__}: {exc}"[:500])
+        return ReceiverAnswer(False, True, _printable(f"{type(exc).__name__}: {exc}"))
     async with response:
         if 200 <= response.status < 300:
             return ReceiverAnswer(True, False)
@@ -130,7 +146,12 @@ async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: f
     if 300 <= response.status < 400:
         error += f" (to {response.headers.get('Location', '?')}; redirects are not followed)"
     retryable = response.status in RETRYABLE_STATUSES or response.status >= 500
-    return ReceiverAnswer(False, retryable, error[:500], retry_after_seconds(response.headers.get("Retry-After")))
+    return ReceiverAnswer(False, retryable, _printable(error), retry_after_seconds(response.headers.get("Retry-After")))
+
+
+def _printable(error: str) -> str:
+    """The receiver writes part of last_error: without NUL characters, which PostgreSQL text cannot hold."""
+    return error.replace("\x00", "")[:500]
 
 
 async def _answer_head(response: aiohttp.ClientResponse, deadline: float) -> bytes:
@@ -151,7 +172,7 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,10}", value):
         return float(value)
     try:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())

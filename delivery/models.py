@@ -40,15 +40,19 @@ class ReplyDelivery(models.Model):
     class Meta:
         verbose_name_plural = "reply deliveries"
         indexes = [
-            # "Is anything due?" (the sweep) and "which due rows are past give_up_at?" read only this index.
+            # A batch claims the rows due longest by walking this index in order; the sweep's "is anything due?" and
+            # "which due rows are past give_up_at?" read only it too.
             models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="delivery_pending_due_idx"),
-            # A batch claims the oldest due replies first: it walks this index in order.
-            models.Index(fields=["created_at"], condition=Q(state="pending"), name="delivery_pending_age_idx"),
             models.Index(fields=["state"], condition=~Q(state="delivered"), name="delivery_undelivered_idx"),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(state__in=["pending", "delivered", "failed"]), name="delivery_state_valid"
+            ),
+            # A pending row without a next attempt would never be claimed, nor given up.
+            models.CheckConstraint(
+                condition=~Q(state="pending") | Q(next_attempt_at__isnull=False),
+                name="delivery_pending_has_next_attempt",
             ),
             models.CheckConstraint(
                 condition=Q(state="delivered", delivered_at__isnull=False)

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from django.db import connection
 
-# The oldest due deliveries, locked without waiting for the ones another batch holds, claimed (an attempt counted,
+# The deliveries due longest, locked without waiting for the ones another batch holds, claimed (an attempt counted,
 # the batch's token set, next_attempt_at pushed past the claim's end), and returned with the reply and the ids it
-# answers: everything the POSTs need in one round trip.
+# answers, in the order they were written: everything the POSTs need in one round trip. Due longest first is
+# oldest first for new replies, and it rotates the circuit's probes: a failed probe is due again at once, behind
+# the replies that waited longer.
 CLAIM_SQL = """
 WITH claimed AS (
     UPDATE delivery_replydelivery d
@@ -19,9 +21,9 @@ WITH claimed AS (
     WHERE d.message_id = ANY(ARRAY(
         SELECT message_id FROM delivery_replydelivery
         WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
-        ORDER BY created_at, message_id
+        ORDER BY next_attempt_at, message_id
         LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
+        FOR NO KEY UPDATE SKIP LOCKED
     ))
     RETURNING d.message_id, d.attempts, d.created_at
 )
@@ -36,32 +38,33 @@ ORDER BY c.created_at, c.message_id
 
 # Every outcome of a batch in one UPDATE. A success is recorded even when the claim has passed to another batch (the
 # receiver has the reply); anything else only while the row is still this batch's. A retry that would start after
-# give_up_at fails instead; a reply the batch did not send gives its attempt back and is due again at once.
+# give_up_at fails instead (`retry_at`, read once per row); a reply the batch did not send gives its attempt back
+# and is due again at once.
 SETTLE_SQL = """
 UPDATE delivery_replydelivery d
 SET state = CASE
         WHEN o.outcome = 'delivered' THEN 'delivered'
-        WHEN o.outcome = 'failed' THEN 'failed'
-        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) > d.give_up_at THEN 'failed'
+        WHEN o.outcome = 'failed' OR (o.outcome = 'retry' AND o.retry_at > d.give_up_at) THEN 'failed'
         ELSE 'pending'
     END,
     last_error = CASE
         WHEN o.outcome = 'delivered' THEN ''
         WHEN o.outcome = 'unsent' THEN d.last_error
-        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) > d.give_up_at
-            THEN left(o.error || ' (gave up: past give_up_at)', 500)
+        WHEN o.outcome = 'retry' AND o.retry_at > d.give_up_at THEN left(o.error || ' (gave up: past give_up_at)', 500)
         ELSE left(o.error, 500)
     END,
     delivered_at = CASE WHEN o.outcome = 'delivered' THEN clock_timestamp() END,
     attempts = d.attempts - (o.outcome = 'unsent')::int,
     next_attempt_at = CASE
         WHEN o.outcome = 'unsent' THEN clock_timestamp()
-        WHEN o.outcome = 'retry' AND clock_timestamp() + make_interval(secs => o.wait) <= d.give_up_at
-            THEN clock_timestamp() + make_interval(secs => o.wait)
+        WHEN o.outcome = 'retry' AND o.retry_at <= d.give_up_at THEN o.retry_at
     END,
     claim_token = NULL
-FROM unnest(%(ids)s::uuid[], %(outcomes)s::text[], %(errors)s::text[], %(waits)s::float8[])
-    AS o(message_id, outcome, error, wait)
+FROM (
+    SELECT u.*, clock_timestamp() + make_interval(secs => u.wait) AS retry_at
+    FROM unnest(%(ids)s::uuid[], %(outcomes)s::text[], %(errors)s::text[], %(waits)s::float8[])
+        AS u(message_id, outcome, error, wait)
+) o
 WHERE d.message_id = o.message_id AND d.state = 'pending' AND (d.claim_token = %(token)s OR o.outcome = 'delivered')
 RETURNING d.message_id, d.state
 """
@@ -110,8 +113,8 @@ def deliveries_settle(*, token: uuid.UUID, outcomes: list[Outcome]) -> dict[uuid
 
 
 def deliveries_expire() -> int:
-    """Pending deliveries past give_up_at that no batch holds (held back by an open circuit, or by a Retry-After
-    that reached past it) fail."""
+    """Pending deliveries past give_up_at that no batch holds fail: replies held back by an open circuit (their
+    retries are checked against give_up_at when they are settled)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """

@@ -2,7 +2,7 @@
 
 PostgreSQL is the queue of record (ReplyDelivery, written in the reply's own transaction); a Celery job is only a
 wake-up call, sent after each reply batch commits and by the sweep while anything is due. A job is one batch:
-it claims up to REPLY_DELIVERY_BATCH due deliveries, oldest first, in one statement, POSTs them with up to
+it claims up to REPLY_DELIVERY_BATCH due deliveries, due longest first, in one statement, POSTs them with up to
 REPLY_WEBHOOK_CONCURRENCY in flight, and settles every outcome in one more. A full batch first wakes another job,
 so every delivery process works on the backlog at once. A lost job costs nothing (the rows are there), and a
 batch that dies leaves its rows to fall due again when its claim ends (queries.CLAIM_SQL). A receiver may
@@ -35,6 +35,7 @@ from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
 from realmate import metrics
+from realmate.jobs import enqueue_safely
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +68,13 @@ def reply_deliveries_open(
         return []
     give_up_at = now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS)
     deliveries = ReplyDelivery.objects.bulk_create(
-        [ReplyDelivery(message_id=reply_id, give_up_at=give_up_at, next_attempt_at=now) for reply_id in reply_ids],
+        # next_attempt_at is the database default, the insert's clock: due at once, in the order written.
+        [ReplyDelivery(message_id=reply_id, give_up_at=give_up_at) for reply_id in reply_ids],
         # Eight parameters a row: a batch with many replies stays under PostgreSQL's 65,535 per statement.
         batch_size=1000,
     )
     if wake is not None:
-        transaction.on_commit(lambda: _wake_safely(wake))
+        transaction.on_commit(lambda: enqueue_safely(wake))
     return deliveries
 
 
@@ -87,7 +89,7 @@ def deliveries_wake_due(*, wake: DeliveryWake) -> int:
         metrics.DELIVERY_ATTEMPTS.labels("failed").inc(expired)
         logger.warning("reply deliveries gave up: past give_up_at", extra={"count": expired})
     if deliveries_due():
-        _wake_safely(wake)
+        enqueue_safely(wake)
     return expired
 
 
@@ -106,11 +108,11 @@ def deliveries_retry(message_ids: list[uuid.UUID], *, wake: DeliveryWake) -> int
         )
     )
     if restarted:
-        transaction.on_commit(lambda: _wake_safely(wake))
+        transaction.on_commit(lambda: enqueue_safely(wake))
     return restarted
 
 
-def deliveries_send(*, continue_: DeliveryWake) -> BatchResult:
+def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
     """One delivery job: claim a batch (or the circuit's probe), POST it, settle it. With REPLY_WEBHOOK_URL emptied
     since the job was queued it does nothing: the deliveries stay pending until a URL is set."""
     if not delivery_enabled():
@@ -126,7 +128,7 @@ def deliveries_send(*, continue_: DeliveryWake) -> BatchResult:
     if not claimed:
         return BatchResult(gate.admission)
     if len(claimed) == limit and not probing:
-        _wake_safely(continue_)  # the next batch, for another delivery process, while this one POSTs
+        enqueue_safely(wake_next)  # the next batch, for another delivery process, while this one POSTs
     run = FailureRun(gate.failures)
     answers = client.replies_post(
         settings.REPLY_WEBHOOK_URL,
@@ -143,7 +145,7 @@ def deliveries_send(*, continue_: DeliveryWake) -> BatchResult:
         settled = deliveries_settle(token=token, outcomes=outcomes)
         circuit_record(answered=run.answered, failures_since=run.since, error=run.last_error)
     if probing and run.answered:
-        _wake_safely(continue_)  # the probe closed the circuit: the backlog goes out now, at full speed
+        enqueue_safely(wake_next)  # the probe closed the circuit: the backlog goes out now, at full speed
     result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
     _batch_report(result, outcomes, settled)
     return result
@@ -177,14 +179,15 @@ def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int) -> dict[str
 
 def retry_wait(attempts: int, retry_after: float | None) -> float:
     """Seconds before the next attempt: Celery's exponential backoff with full jitter (BACKOFF x 2^(attempts-1),
-    capped at BACKOFF_MAX), or the receiver's Retry-After when it asks for longer."""
+    capped at BACKOFF_MAX), or the receiver's Retry-After when it asks for longer, up to REPLY_DELIVERY_MAX_SECONDS
+    (a longer wait gives up all the same)."""
     backoff = get_exponential_backoff_interval(
         factor=settings.REPLY_DELIVERY_BACKOFF_SECONDS,
         retries=max(0, attempts - 1),
         maximum=settings.REPLY_DELIVERY_BACKOFF_MAX_SECONDS,
         full_jitter=True,
     )
-    return max(float(backoff), retry_after or 0.0)
+    return min(max(float(backoff), retry_after or 0.0), settings.REPLY_DELIVERY_MAX_SECONDS)
 
 
 def send_window() -> float:
@@ -194,9 +197,9 @@ def send_window() -> float:
 
 
 def claim_seconds() -> float:
-    """How long a batch holds its rows: past its job's hard time limit, so no live batch loses them, plus
-    REPLY_LEASE_SECONDS. A batch whose process died leaves them due again at the end."""
-    return settings.CELERY_TASK_TIME_LIMIT + settings.REPLY_LEASE_SECONDS
+    """How long a batch holds its rows: a second past its job's hard time limit, so no live batch loses them (the
+    claim starts after the job did). A batch whose process died leaves them due again at the end."""
+    return settings.CELERY_TASK_TIME_LIMIT + 1
 
 
 def _post(reply: Claimed) -> client.Post:
@@ -211,7 +214,8 @@ def _outcome(reply: Claimed, answer: client.ReceiverAnswer | None, *, probing: b
         return Outcome(reply.message_id, "delivered")
     if not answer.retryable:
         return Outcome(reply.message_id, "failed", answer.error)
-    # A failed probe stays due: while the circuit is open, its probes set the pace, not the reply's own backoff.
+    # A failed probe stays due: while the circuit is open, its probes set the pace, not the reply's own backoff (and
+    # the next probe takes another reply: queries.CLAIM_SQL).
     wait = 0.0 if probing else retry_wait(reply.attempt, answer.retry_after)
     return Outcome(reply.message_id, "retry", answer.error, wait)
 
@@ -249,12 +253,3 @@ def _batch_report(result: BatchResult, outcomes: list[Outcome], settled: dict[uu
             "duration_ms": round(result.duration * 1000, 1),
         },
     )
-
-
-def _wake_safely(wake: DeliveryWake) -> None:
-    """A wake-up that cannot be sent (Redis away) is not an error: the rows are due, and the sweep wakes a job for
-    them once Redis is back."""
-    try:
-        wake()
-    except Exception:
-        logger.exception("delivery job not enqueued: the sweep will wake one")

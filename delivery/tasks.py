@@ -5,6 +5,10 @@ from django.db import InterfaceError, OperationalError
 
 from delivery import services
 
+# A wake-up older than this is of no use: while anything is due, the sweep sends a fresh one every second. Without
+# it, delivery workers away for an hour would find thousands of wake-ups waiting.
+WAKE_EXPIRES_SECONDS = 60
+
 
 @shared_task(
     name="delivery.deliveries_send",
@@ -15,7 +19,7 @@ from delivery import services
     max_retries=5,
 )
 def deliveries_send() -> int:
-    return services.deliveries_send(continue_=deliveries_send_continue).claimed
+    return services.deliveries_send(wake_next=deliveries_send_continue).claimed
 
 
 @shared_task(name="delivery.reply_deliver", ignore_result=True)
@@ -25,9 +29,9 @@ def reply_deliver(message_id: str, lease_token: str) -> None:
 
 
 def deliveries_send_enqueue() -> None:
-    deliveries_send.delay()
+    deliveries_send.apply_async(expires=WAKE_EXPIRES_SECONDS)
 
 
 def deliveries_send_continue() -> None:
     # No publish retries: the next sweep makes up for a failure.
-    deliveries_send.apply_async(retry=False)
+    deliveries_send.apply_async(retry=False, expires=WAKE_EXPIRES_SECONDS)

@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from chat.models import Conversation, Message
 from delivery.services import DeliveryWake, reply_deliveries_open
 from realmate import metrics
+from realmate.jobs import enqueue_safely
 from scheduler import queries
 from scheduler.grouping import (
     Arrival,
@@ -238,16 +239,6 @@ def _groups_answer_in_halves(
 def _caused_by_rows(error: DatabaseError) -> bool:
     sqlstate = getattr(error.__cause__, "sqlstate", None) or ""
     return sqlstate.startswith(ROW_ERROR_CLASSES)
-
-
-def enqueue_safely(enqueue: Callable[..., None], *arguments) -> bool:
-    """Enqueue a reply job; False when it could not be (Redis is away: the next sweep wakes the engine again)."""
-    try:
-        enqueue(*arguments)
-    except Exception:
-        logger.exception("reply job not enqueued")
-        return False
-    return True
 
 
 def _batch_report(result: BatchResult, replies: list[Reply]) -> None:

@@ -29,10 +29,11 @@ from chat.models import PendingMessage
 from chat.parking import parked_messages_attach, parked_messages_expire
 from delivery.services import DeliveryWake, deliveries_wake_due
 from realmate import metrics
+from realmate.jobs import enqueue_safely
 from scheduler import queries
 from scheduler.grouping import group_rules
 from scheduler.models import SweepHeartbeat
-from scheduler.replies import BatchResult, earliest, enqueue_safely, replies_write_batch
+from scheduler.replies import BatchResult, earliest, replies_write_batch
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,8 @@ receiver gets a circuit breaker.
 The lease columns leave the model only: they stay in the table, nullable, for one release, so delivery processes
 of the previous code still running during an upgrade keep working (docs/operations.md, "Upgrading"); the next
 release drops them. next_attempt_at defaults to the database clock, so a reply the previous code writes meanwhile
-is due at once for this one."""
+is due at once for this one. The column is added without a default and the default set after: a volatile default
+on ADD COLUMN would rewrite the whole table under its lock."""
 
 import chat.db
 from django.db import migrations, models
@@ -26,21 +27,29 @@ class Migration(migrations.Migration):
             name="claim_token",
             field=models.UUIDField(blank=True, null=True),
         ),
-        migrations.AddField(
-            model_name="replydelivery",
-            name="next_attempt_at",
-            field=models.DateTimeField(blank=True, null=True, db_default=chat.db.ClockTimestamp()),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AddField(
+                    model_name="replydelivery",
+                    name="next_attempt_at",
+                    field=models.DateTimeField(blank=True, null=True, db_default=chat.db.ClockTimestamp()),
+                ),
+            ],
+            database_operations=[
+                migrations.RunSQL(
+                    "ALTER TABLE delivery_replydelivery ADD COLUMN next_attempt_at timestamp with time zone NULL",
+                    "ALTER TABLE delivery_replydelivery DROP COLUMN next_attempt_at",
+                ),
+                migrations.RunSQL(
+                    "ALTER TABLE delivery_replydelivery ALTER COLUMN next_attempt_at SET DEFAULT clock_timestamp()",
+                    migrations.RunSQL.noop,
+                ),
+            ],
         ),
         migrations.AddIndex(
             model_name="replydelivery",
             index=models.Index(
                 condition=models.Q(("state", "pending")), fields=["next_attempt_at"], name="delivery_pending_due_idx"
-            ),
-        ),
-        migrations.AddIndex(
-            model_name="replydelivery",
-            index=models.Index(
-                condition=models.Q(("state", "pending")), fields=["created_at"], name="delivery_pending_age_idx"
             ),
         ),
         migrations.CreateModel(
@@ -58,10 +67,15 @@ class Migration(migrations.Migration):
                 ]
             },
         ),
-        # Last: the table's indexes cannot change after an UPDATE in the same transaction. The new column's
-        # default fills existing rows too; settled ones have no next attempt.
+        # The row exists from the start, so every batch's record of the circuit locks it.
         migrations.RunSQL(
-            "UPDATE delivery_replydelivery SET next_attempt_at = NULL WHERE state <> 'pending'",
+            "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING",
+            migrations.RunSQL.noop,
+        ),
+        # Last (the table's indexes cannot change after an UPDATE in the same transaction): the pending rows of the
+        # previous release are due at once; their jobs are gone (delivery.tasks.reply_deliver does nothing).
+        migrations.RunSQL(
+            "UPDATE delivery_replydelivery SET next_attempt_at = clock_timestamp() WHERE state = 'pending'",
             migrations.RunSQL.noop,
         ),
     ]

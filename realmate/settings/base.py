@@ -174,9 +174,6 @@ REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
 REPLY_WEBHOOK_CONCURRENCY = env.int("REPLY_WEBHOOK_CONCURRENCY", default=16)
 # Due deliveries one delivery job claims and POSTs at most (delivery.services); bench/README.md has the measurement.
 REPLY_DELIVERY_BATCH = env.int("REPLY_DELIVERY_BATCH", default=500)
-# A batch holds its rows until its job's hard time limit (CELERY_TASK_TIME_LIMIT) plus this: when its process died,
-# they fall due again then.
-REPLY_LEASE_SECONDS = env.float("REPLY_LEASE_SECONDS", default=15.0)
 # One POST may take this long before it counts as a timeout (and is retried); at least 2 s below the job's soft
 # time limit (CELERY_TASK_SOFT_TIME_LIMIT), which leaves a batch the rest to start its POSTs in.
 REPLY_WEBHOOK_TIMEOUT_SECONDS = env.float("REPLY_WEBHOOK_TIMEOUT_SECONDS", default=5.0)

@@ -1,23 +1,27 @@
 """Reply delivery against a real HTTP receiver on 127.0.0.1 and the real PostgreSQL (delivery.services): batches
 claimed, POSTed concurrently and settled, retries scheduled in the rows, the receiver's circuit breaker."""
 
+import asyncio
 import hashlib
 import hmac
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
+from django.utils import timezone
 
 from chat.models import Message
-from delivery.circuit import Admission
+from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import ReceiverCircuit, ReplyDelivery
-from delivery.services import deliveries_retry, deliveries_send, deliveries_wake_due
+from delivery.queries import deliveries_claim
+from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due
 from delivery.tasks import reply_deliver
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
@@ -65,12 +69,13 @@ def replies_due(settings, capture, *, conversations: int = 1, messages: int = 2)
     with capture(execute=True):
         replies = replies_answer_due(wake_delivery=wakes)
     assert len(wakes) == 1
-    created = dict(ReplyDelivery.objects.values_list("pk", "created_at"))
-    return sorted(replies, key=lambda reply: (created[reply.pk], str(reply.pk)))  # the order batches claim them in
+    due = dict(ReplyDelivery.objects.values_list("pk", "next_attempt_at"))
+    # The order batches claim them in, and POST them in (due longest first, and here written first).
+    return sorted(replies, key=lambda reply: (due[reply.pk], str(reply.pk)))
 
 
 def send(wakes: Wakes | None = None):
-    return deliveries_send(continue_=wakes if wakes is not None else Wakes())
+    return deliveries_send(wake_next=wakes if wakes is not None else Wakes())
 
 
 def delivery_of(reply: Message) -> ReplyDelivery:
@@ -188,10 +193,7 @@ def test_a_retryable_answer_is_due_again_after_its_backoff_not_before(
 
     delivery = delivery_of(reply)
     assert (delivery.state, delivery.attempts, delivery.last_error) == ("pending", 1, f"HTTP {answer}: ok")
-    wait = seconds_until_due(reply)
-    assert wait <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS  # full jitter: from 0 s up
-    if wait > 0.2:
-        assert send().claimed == 0  # not due yet
+    assert seconds_until_due(reply) <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS  # full jitter: from 0 s up
     make_due(reply)
     assert send().outcomes["delivered"] == 1
     assert len(receiver.received) == 2
@@ -262,6 +264,19 @@ def test_retry_after_is_honoured_when_longer_than_the_backoff(
     assert send().claimed == 0
 
 
+def test_an_answer_with_nul_characters_or_a_huge_retry_after_is_settled_like_any_other(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    nul, far = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
+    receiver.script(nul.conversation_id, [(503, {}, b"a\x00b")])
+    receiver.script(far.conversation_id, [(429, {"Retry-After": "9" * 20})])
+
+    assert send().outcomes["retry"] == 2
+
+    assert delivery_of(nul).last_error == "HTTP 503: ab"
+    assert seconds_until_due(far) <= delivery_on.REPLY_DELIVERY_BACKOFF_SECONDS  # unreadable: the backoff
+
+
 def test_retries_stop_at_give_up_at_and_the_delivery_fails(delivery_on, receiver, django_capture_on_commit_callbacks):
     delivery_on.REPLY_DELIVERY_MAX_SECONDS = 0
     [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
@@ -292,6 +307,35 @@ def test_the_sweep_fails_deliveries_held_past_give_up_at_and_wakes_a_job_only_wh
     assert len(wakes) == 1  # only `later` is pending, and not due
 
 
+def test_a_batch_holds_its_rows_past_its_jobs_hard_time_limit_then_they_are_due_again(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    [claimed] = deliveries_claim(token=uuid.uuid4(), limit=10, claim_seconds=claim_seconds())  # then the batch dies
+
+    assert claimed.attempt == 1
+    assert delivery_on.CELERY_TASK_TIME_LIMIT < seconds_until_due(reply) <= delivery_on.CELERY_TASK_TIME_LIMIT + 1
+    assert send().claimed == 0
+    make_due(reply)  # the claim ran out
+    assert send().outcomes["delivered"] == 1
+    assert receiver.received[0].headers["X-Delivery-Attempt"] == "2"
+
+
+def test_a_batch_out_of_time_starts_no_more_posts_and_gives_their_attempts_back(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    delivery_on.CELERY_TASK_SOFT_TIME_LIMIT = 3  # with a 1 s timeout: POSTs start for 1 s
+    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 1
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=4, messages=1)
+    receiver.hold = 0.6
+
+    result = send()
+
+    assert dict(result.outcomes) == {"delivered": 2, "unsent": 2}
+    assert [(delivery_of(r).state, delivery_of(r).attempts) for r in replies[2:]] == [("pending", 0)] * 2
+    assert all(seconds_until_due(reply) <= 0 for reply in replies[2:])
+
+
 def test_a_full_batch_wakes_the_next_one_at_once(delivery_on, receiver, django_capture_on_commit_callbacks):
     delivery_on.REPLY_DELIVERY_BATCH = 2
     replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=3, messages=1)
@@ -301,7 +345,7 @@ def test_a_full_batch_wakes_the_next_one_at_once(delivery_on, receiver, django_c
     assert len(wakes) == 1
     assert send(wakes).claimed == 1
     assert len(wakes) == 1  # not full: the backlog is done
-    # Oldest first.
+    # Due longest first.
     ids = receiver.ids()
     assert (set(ids[:2]), ids[2:]) == ({str(reply.id) for reply in replies[:2]}, [str(replies[2].id)])
 
@@ -362,8 +406,13 @@ def test_an_open_circuit_sends_one_probe_per_interval_and_a_answered_probe_close
     probe = send()
     assert (probe.admission, probe.claimed, probe.outcomes["retry"]) == (Admission.PROBE, 1, 1)
     # A failed probe stays due (the circuit sets the pace, not its backoff), and the next probe waits its interval.
-    assert seconds_until_due(replies[0]) <= 0
+    first_probe = receiver.ids()[-1]
+    assert all(seconds_until_due(reply) <= 0 for reply in replies)
     assert send().admission is Admission.NONE
+    # The next probe takes another reply: the failed one went behind those that waited longer.
+    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)
+    assert send().admission is Admission.PROBE
+    assert receiver.ids()[-1] != first_probe
 
     receiver.default = 200
     ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)
@@ -431,6 +480,39 @@ def test_the_window_narrows_on_receiver_failures_to_one_and_widens_on_any_other_
         window.answered(answer)
         sizes.append(window.size)
     assert sizes == [2, 1, 1, 1, 2, 3, 4, 4, 4]
+
+
+def test_the_windows_free_slots_follow_its_size():
+    failure, delivered = ReceiverAnswer(False, True), ReceiverAnswer(True, False)
+
+    async def scenario() -> list[int]:
+        window = Window(opening=3, ceiling=4)
+        free = []
+        for answer in [failure, failure, failure, delivered, delivered, delivered]:
+            await window.slots.acquire()  # a POST starts ...
+            window.answered(answer)  # ... and is answered
+            taken = 0
+            while not window.slots.locked():
+                await window.slots.acquire()
+                taken += 1
+            for _ in range(taken):
+                window.slots.release()
+            free.append(taken)
+        return free
+
+    # Nothing in flight after each answer: every slot of the window's size is free, never more, never none.
+    assert asyncio.run(scenario()) == [2, 1, 1, 2, 3, 4]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_one_of_many_delivery_processes_takes_a_due_probe(delivery_on):
+    ReceiverCircuit.objects.update_or_create(
+        id=1, defaults={"failures": 3, "opened_at": timezone.now(), "probe_at": timezone.now()}
+    )
+
+    passes = run_in_parallel(lambda: circuit_pass().admission, 6)
+
+    assert sorted(admission.value for admission in passes) == ["none"] * 5 + ["probe"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -524,7 +606,16 @@ def test_a_job_of_the_previous_release_does_nothing(delivery_on, receiver, djang
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("7", 7.0), ("0", 0.0), (None, None), ("soon", None), ("-3", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        (None, None),
+        ("soon", None),
+        ("-3", None),
+        ("²", None),
+        ("9" * 20, None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+    ],
 )
 def test_retry_after_reads_seconds_and_http_dates(value, seconds):
     assert retry_after_seconds(value) == seconds

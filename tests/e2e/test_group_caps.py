@@ -21,7 +21,6 @@ CAPS = {
     "GROUP_WINDOW_SECONDS": "1.0",
     "ORPHAN_TTL_SECONDS": "1.5",
     "SWEEP_INTERVAL_SECONDS": "0.25",
-    "REPLY_LEASE_SECONDS": "3",
     "MAX_GROUP_WAIT_SECONDS": str(MAX_WAIT.total_seconds()),
     "MAX_GROUP_MESSAGES": "10",
 }

@@ -29,7 +29,7 @@ DELIVERY = {
     "REPLY_WEBHOOK_CONCURRENCY": "4",
     "REPLY_CIRCUIT_FAILURES": "5",
     "REPLY_CIRCUIT_PROBE_SECONDS": "1",
-    # A batch whose process died holds its replies until the hard limit plus REPLY_LEASE_SECONDS (3): 9 s.
+    # A batch whose process died holds its replies for its job's hard time limit and a second: 7 s.
     "CELERY_TASK_SOFT_TIME_LIMIT": "5",
     "CELERY_TASK_TIME_LIMIT": "6",
 }

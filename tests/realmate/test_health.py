@@ -99,7 +99,9 @@ def test_stale_sweeper_with_an_empty_sweep_queue_does_not_blame_the_queue(api, s
 def test_an_open_receiver_circuit_is_a_warning_not_a_failure(api, settings, fresh_sweep):
     settings.REPLY_WEBHOOK_URL = "http://127.0.0.1:9/replies"
     assert api.get("/healthz").json()["checks"]["receiver"] == {"ok": True, "circuit": "closed"}
-    ReceiverCircuit.objects.create(opened_at=timezone.now(), probe_at=timezone.now(), last_error="HTTP 503: down")
+    ReceiverCircuit.objects.update_or_create(
+        id=1, defaults={"opened_at": timezone.now(), "probe_at": timezone.now(), "last_error": "HTTP 503: down"}
+    )
 
     response = api.get("/healthz")
 
