@@ -1,6 +1,14 @@
-from django.contrib import admin
+"""The admin shows conversations and messages as the webhook left them; it changes nothing around the webhook's
+rules. Closing is an action that calls the same service as CLOSE_CONVERSATION; messages and parked messages are
+read-only (the webhook, the reply engine and the sweep own their state)."""
 
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage
+from chat.services import conversation_close
+from realmate.admin_base import ReadOnlyAdmin
 
 
 class MessageInline(admin.TabularInline):
@@ -16,36 +24,47 @@ class MessageInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ReadOnlyAdmin):
     list_display = ["id", "status", "created_at", "updated_at", "closed_at"]
     list_filter = ["status"]
     search_fields = ["id"]
-    readonly_fields = ["id", "created_at", "updated_at", "closed_at", "opened_event_at", "closed_event_at"]
     inlines = [MessageInline]
+    actions = ["close_conversations"]
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("chat.change_conversation")
+
+    @admin.action(description="Close the selected conversations", permissions=["close"])
+    def close_conversations(self, request, queryset) -> None:
+        closed = 0
+        for conversation_id in queryset.values_list("id", flat=True):
+            try:
+                conversation_close(conversation_id=conversation_id, event_at=timezone.now())
+            except ChatError:  # closed meanwhile, or already closed
+                continue
+            closed += 1
+        self.message_user(request, f"{closed} conversation(s) closed.", messages.SUCCESS)
+        if skipped := queryset.count() - closed:
+            self.message_user(request, f"{skipped} already closed: left alone.", messages.WARNING)
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "conversation", "type", "pending", "timestamp", "received_at"]
     list_filter = ["type", "pending"]
     search_fields = ["id", "conversation__id"]
-    raw_id_fields = ["conversation", "reply"]
-    readonly_fields = ["received_at"]
 
 
 @admin.register(PendingMessage)
-class PendingMessageAdmin(admin.ModelAdmin):
+class PendingMessageAdmin(ReadOnlyAdmin):
     """Parked messages are evidence of out-of-order delivery: read-only, the sweep owns their state."""
 
     list_display = ["id", "conversation_id", "state", "received_at", "resolved_at"]
     ordering = ["-received_at"]
     list_filter = ["state"]
     search_fields = ["id", "conversation_id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

@@ -35,15 +35,17 @@ def conversation_insert(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
 
 
 def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation | None:
-    """Close the conversation if it is OPEN (else None). The UPDATE waits for every NEW_MESSAGE in flight (they
+    """Close the conversation if it is OPEN (else None). The lock waits for every NEW_MESSAGE in flight (they
     hold FOR SHARE): a message either commits before the close, and is listed by the next statement, or sees the
-    conversation CLOSED."""
+    conversation CLOSED. The row is locked in a subquery, so closed_at is read on the database clock after the
+    wait: PostgreSQL computes an UPDATE's new row before it waits for a lock on the old one."""
     rows = Conversation.objects.raw(
         """
-        UPDATE chat_conversation
-        SET status = %s, closed_at = now(), updated_at = now(), closed_event_at = %s
-        WHERE id = %s AND status = %s
-        RETURNING *
+        UPDATE chat_conversation c
+        SET status = %s, closed_at = clock_timestamp(), updated_at = clock_timestamp(), closed_event_at = %s
+        FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) locked
+        WHERE c.id = locked.id
+        RETURNING c.*
         """,
         [CLOSED, event_at, conversation_id, OPEN],
     )

@@ -3,17 +3,7 @@ from django.contrib import admin, messages
 from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.services import deliveries_retry
 from delivery.tasks import deliveries_send_enqueue
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from realmate.admin_base import ReadOnlyAdmin
 
 
 @admin.register(ReplyDelivery)

@@ -266,6 +266,50 @@ def test_close_lists_messages_in_conversation_order_like_the_detail(webhook, api
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_close_that_waited_is_stamped_after_the_message_it_waited_for(webhook):
+    """closed_at is when the close took effect, on the database clock: after every message accepted before it,
+    even one written while the close waited for its lock."""
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    locked, release = threading.Event(), threading.Event()
+
+    def message_written_while_the_close_waits():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR SHARE", [conversation.id])
+                locked.set()
+                release.wait(10)
+                message_receive(
+                    message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME
+                )
+        finally:
+            connection.close()
+
+    def close():
+        try:
+            webhook.post(close_conversation(conversation.id))
+        finally:
+            connection.close()
+
+    message_thread = threading.Thread(target=message_written_while_the_close_waits)
+    message_thread.start()
+    assert locked.wait(10)
+    close_thread = threading.Thread(target=close)
+    close_thread.start()
+    try:
+        wait_until(_a_backend_waits_on_a_lock, 10, 0.02, "the close waiting for the message's lock")
+    finally:
+        release.set()
+        message_thread.join()
+        close_thread.join()
+
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+    assert conversation.closed_at > Message.objects.get(id=message_id).received_at
+
+
+@pytest.mark.django_db(transaction=True)
 def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
     """A NEW_MESSAGE in flight holds its conversation FOR SHARE; the close waits for it, and its response must
     list the message, which was accepted before the close."""
