@@ -2,11 +2,12 @@
 # make test  run the linters and the whole test suite
 # make test-fast  the linters and the tests that start no process and no browser (a developer's quick loop)
 # make bench run the benchmarks (not part of the tests)
+# make createsuperuser  an admin user in the local run's database (created and migrated if need be), whatever .env says
 SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: run test test-fast bench services venv
+.PHONY: run test test-fast bench services venv createsuperuser
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,14 @@ test-fast: venv services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -n 2 -m "not e2e and not compose and not browser"
+
+# The local run's database, as scripts/run_local.sh sets it: the shell's environment comes before .env.
+createsuperuser: venv services
+	export DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-realmate.settings.local} \
+		DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/realmate} && \
+	$(VENV)/bin/python scripts/create_database.py && \
+	$(VENV)/bin/python manage.py migrate --noinput --verbosity 0 && \
+	$(VENV)/bin/python manage.py createsuperuser $(ARGS)
 
 run: venv services
 	scripts/run_local.sh

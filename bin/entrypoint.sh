@@ -74,7 +74,7 @@ case "$role" in
     export LIVENESS_ROLE=worker  # the liveness file its healthcheck reads (bin/healthcheck worker)
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${CELERY_CONCURRENCY:-4}" \
+      --concurrency "${CELERY_CONCURRENCY:-$(nproc)}" \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
       --exclude-queues delivery \
       --without-gossip --without-mingle \
@@ -86,7 +86,7 @@ case "$role" in
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${DELIVERY_CONCURRENCY:-2}" \
+      --concurrency "${DELIVERY_CONCURRENCY:-$(nproc)}" \
       --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
       --queues delivery \
       --without-gossip --without-mingle \

@@ -11,7 +11,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-SWEEP_TASK_NAME = "Sweep: attach, expire and dispatch reply groups"
+SWEEP_TASK_NAME = "Sweep: parked messages, reply and delivery wake-ups"
+# Its name before reply jobs became wake-ups: a task still named so is renamed, keeping what ops set on it.
+SWEEP_TASK_FORMER_NAME = "Sweep: attach, expire and dispatch reply groups"
 PURGE_TASK_NAME = "Purge old parked messages"
 
 
@@ -39,6 +41,10 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, reset_schedule: bool = False, **options):
+        former = PeriodicTask.objects.filter(name=SWEEP_TASK_FORMER_NAME).first()
+        if former is not None and not PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).exists():
+            former.name = SWEEP_TASK_NAME
+            former.save()  # save(), not update(): django-celery-beat tells beat about changes through it
         sweep_interval = settings.SWEEP_INTERVAL_SECONDS
         self._upsert(
             SWEEP_TASK_NAME,
