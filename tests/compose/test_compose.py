@@ -187,6 +187,9 @@ def test_readme_command_runs_the_service_through_restarts_an_outage_and_down_up(
     compose.up()
     compose.wait_healthy()
 
+    # The image's processes run as a user of their own, not root.
+    assert compose.run("exec", "-T", "web", "id", "-u").stdout.strip() not in ("", "0")
+
     first, first_ids, statuses = compose.burst()
     assert statuses == [HTTPStatus.CREATED, HTTPStatus.ACCEPTED, HTTPStatus.ACCEPTED]
     assert compose.wait_reply(first) == [reply_text(first_ids)]
