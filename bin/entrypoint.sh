@@ -41,6 +41,13 @@ supervise() {
     sleep 2
   done
 }
+# The default number of Celery processes: one per core, at most 4 (nproc does not see a container's CPU quota, and
+# each process holds a database connection; past a few processes PostgreSQL, not the worker, is the limit).
+cores_up_to_4() {
+  local cores
+  cores="$(nproc)"
+  echo $((cores < 4 ? cores : 4))
+}
 [ $# -gt 0 ] && shift
 
 case "$role" in
@@ -74,7 +81,7 @@ case "$role" in
     export LIVENESS_ROLE=worker  # the liveness file its healthcheck reads (bin/healthcheck worker)
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${CELERY_CONCURRENCY:-$(nproc)}" \
+      --concurrency "${CELERY_CONCURRENCY:-$(cores_up_to_4)}" \
       --hostname "${CELERY_HOSTNAME:-worker@%h}" \
       --exclude-queues delivery \
       --without-gossip --without-mingle \
@@ -86,7 +93,7 @@ case "$role" in
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
-      --concurrency "${DELIVERY_CONCURRENCY:-$(nproc)}" \
+      --concurrency "${DELIVERY_CONCURRENCY:-$(cores_up_to_4)}" \
       --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
       --queues delivery \
       --without-gossip --without-mingle \

@@ -42,8 +42,11 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
     rows = Conversation.objects.raw(
         """
         UPDATE chat_conversation c
-        SET status = %s, closed_at = clock_timestamp(), updated_at = clock_timestamp(), closed_event_at = %s
-        FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) locked
+        SET status = %s, closed_at = locked.at, updated_at = locked.at, closed_event_at = %s
+        FROM (
+            SELECT id, clock_timestamp() AS at
+            FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
+        ) locked
         WHERE c.id = locked.id
         RETURNING c.*
         """,

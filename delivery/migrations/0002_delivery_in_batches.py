@@ -4,18 +4,23 @@ receiver gets a circuit breaker.
 The lease columns leave the model only: they stay in the table, nullable, for one release, so delivery processes
 of the previous code still running during an upgrade keep working (docs/operations.md, "Upgrading"); the next
 release drops them. next_attempt_at defaults to the database clock, so a reply the previous code writes meanwhile
-is due at once for this one. The column is added without a default and the default set after: a volatile default
-on ADD COLUMN would rewrite the whole table under its lock."""
+is due at once for this one.
+
+Not atomic, so no lock outlives its own statement while the previous release keeps writing: the column is added
+without a default and the default set after (a volatile default on ADD COLUMN would rewrite the whole table),
+and the indexes are changed CONCURRENTLY."""
 
 import chat.db
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+    atomic = False
     dependencies = [("delivery", "0001_reply_delivery")]
 
     operations = [
-        migrations.RemoveIndex(model_name="replydelivery", name="delivery_pending_lease_idx"),
+        RemoveIndexConcurrently(model_name="replydelivery", name="delivery_pending_lease_idx"),
         migrations.SeparateDatabaseAndState(
             state_operations=[
                 migrations.RemoveField(model_name="replydelivery", name="lease_token"),
@@ -46,7 +51,7 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.AddIndex(
+        AddIndexConcurrently(
             model_name="replydelivery",
             index=models.Index(
                 condition=models.Q(("state", "pending")), fields=["next_attempt_at"], name="delivery_pending_due_idx"
@@ -72,10 +77,11 @@ class Migration(migrations.Migration):
             "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING",
             migrations.RunSQL.noop,
         ),
-        # Last (the table's indexes cannot change after an UPDATE in the same transaction): the pending rows of the
-        # previous release are due at once; their jobs are gone (delivery.tasks.reply_deliver does nothing).
+        # The pending rows of the previous release are due when their lease ends (at once, when it has): a job of
+        # the previous release may still be POSTing one until then.
         migrations.RunSQL(
-            "UPDATE delivery_replydelivery SET next_attempt_at = clock_timestamp() WHERE state = 'pending'",
+            "UPDATE delivery_replydelivery SET next_attempt_at = greatest(lease_until, clock_timestamp()) "
+            "WHERE state = 'pending'",
             migrations.RunSQL.noop,
         ),
     ]

@@ -183,7 +183,7 @@ def test_a_batch_with_mixed_outcomes_settles_each_on_its_own(delivery_on, receiv
 
 
 @pytest.mark.parametrize("answer", [500, 503, 408, 429], ids=["500", "503", "408", "429"])
-def test_a_retryable_answer_is_due_again_after_its_backoff_not_before(
+def test_a_retryable_answer_is_due_again_within_its_backoff(
     delivery_on, receiver, django_capture_on_commit_callbacks, answer
 ):
     [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)

@@ -179,6 +179,7 @@ class Stack:
             "BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": "2",
             "CELERY_CONCURRENCY": "2",
+            "DELIVERY_CONCURRENCY": "2",
             "LOG_LEVEL": "WARNING",
             "CELERY_LOG_LEVEL": "WARNING",
             **self.extra_env,

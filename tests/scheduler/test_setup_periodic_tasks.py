@@ -46,6 +46,10 @@ def test_keeps_the_interval_ops_set_in_the_admin_unless_reset(settings):
     call_command("setup_periodic_tasks")
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval == tuned
 
+    PeriodicTask.objects.create(name=SWEEP_TASK_FORMER_NAME, task="scheduler.sweep", interval=tuned)  # a rollback
+    call_command("setup_periodic_tasks")
+    assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
+
     call_command("setup_periodic_tasks", "--reset-schedule")
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval.every == 1
 
@@ -58,6 +62,10 @@ def test_the_sweep_under_its_former_name_is_renamed_and_keeps_its_interval():
 
     assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval == tuned
+
+    PeriodicTask.objects.create(name=SWEEP_TASK_FORMER_NAME, task="scheduler.sweep", interval=tuned)  # a rollback
+    call_command("setup_periodic_tasks")
+    assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
 
 
 def test_sub_second_interval_is_stored_in_microseconds(settings):

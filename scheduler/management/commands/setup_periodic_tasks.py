@@ -42,7 +42,9 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, reset_schedule: bool = False, **options):
         former = PeriodicTask.objects.filter(name=SWEEP_TASK_FORMER_NAME).first()
-        if former is not None and not PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).exists():
+        if former is not None and PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).exists():
+            former.delete()  # both (a rollback recreated the former): one sweep a tick, not two
+        elif former is not None:
             former.name = SWEEP_TASK_NAME
             former.save()  # save(), not update(): django-celery-beat tells beat about changes through it
         sweep_interval = settings.SWEEP_INTERVAL_SECONDS
