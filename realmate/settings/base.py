@@ -221,11 +221,13 @@ CELERY_BEAT_SCHEDULER = "scheduler.beat:DatabaseScheduler"
 # not on the worker's command line: a worker started the standard way (`celery -A realmate worker`, no --queues)
 # consumes every declared queue. realmate.worker warns at start when a worker does not consume the sweep queue.
 SWEEP_QUEUE = "sweep"
-CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Reply jobs (and any job without a route of its own).
+REPLIES_QUEUE = "replies"
+CELERY_TASK_DEFAULT_QUEUE = REPLIES_QUEUE
 # Reply deliveries wait on another system, so they have a queue of their own, which the `delivery` role consumes
 # and the `worker` role does not (bin/entrypoint.sh): a slow receiver cannot hold the processes that write replies.
 DELIVERY_QUEUE = "delivery"
-CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(DELIVERY_QUEUE)]
+CELERY_TASK_QUEUES = [Queue(SWEEP_QUEUE), Queue(REPLIES_QUEUE), Queue(DELIVERY_QUEUE)]
 CELERY_TASK_ROUTES = {
     "scheduler.sweep": {"queue": SWEEP_QUEUE},
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},

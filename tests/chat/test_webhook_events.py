@@ -265,44 +265,58 @@ def test_close_lists_messages_in_conversation_order_like_the_detail(webhook, api
     assert [m["timestamp"] for m in body["messages"]] == sorted(m["timestamp"] for m in expected)
 
 
+def close_while_held(webhook, conversation, holder):
+    """POST CLOSE_CONVERSATION while another session, in a transaction, runs `holder(pause)`: `pause()` returns once
+    the close waits on a lock, so the holder does its work around the close's wait. Returns the close's answer."""
+    held, release = threading.Event(), threading.Event()
+    responses = []
+
+    def pause() -> None:
+        held.set()
+        release.wait(10)
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                holder(pause)
+        finally:
+            connection.close()
+
+    def close() -> None:
+        try:
+            responses.append(webhook.post(close_conversation(conversation.id)))
+        finally:
+            connection.close()
+
+    holder_thread = threading.Thread(target=hold)
+    holder_thread.start()
+    assert held.wait(10)
+    close_thread = threading.Thread(target=close)
+    close_thread.start()
+    try:
+        wait_until(_a_backend_waits_on_a_lock, 10, 0.02, "the close waiting for the holder's lock")
+    finally:
+        release.set()
+        holder_thread.join()
+        close_thread.join()
+    [response] = responses
+    return response
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_close_that_waited_is_stamped_after_the_message_it_waited_for(webhook):
     """closed_at is when the close took effect, on the database clock: after every message accepted before it,
     even one written while the close waited for its lock."""
     conversation = ConversationFactory()
     message_id = uuid.uuid4()
-    locked, release = threading.Event(), threading.Event()
 
-    def message_written_while_the_close_waits():
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR SHARE", [conversation.id])
-                locked.set()
-                release.wait(10)
-                message_receive(
-                    message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME
-                )
-        finally:
-            connection.close()
+    def message_written_while_the_close_waits(pause) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR SHARE", [conversation.id])
+        pause()
+        message_receive(message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME)
 
-    def close():
-        try:
-            webhook.post(close_conversation(conversation.id))
-        finally:
-            connection.close()
-
-    message_thread = threading.Thread(target=message_written_while_the_close_waits)
-    message_thread.start()
-    assert locked.wait(10)
-    close_thread = threading.Thread(target=close)
-    close_thread.start()
-    try:
-        wait_until(_a_backend_waits_on_a_lock, 10, 0.02, "the close waiting for the message's lock")
-    finally:
-        release.set()
-        message_thread.join()
-        close_thread.join()
+    assert close_while_held(webhook, conversation, message_written_while_the_close_waits).status_code == HTTPStatus.OK
 
     conversation.refresh_from_db()
     assert conversation.status == Conversation.Status.CLOSED
@@ -315,39 +329,12 @@ def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
     list the message, which was accepted before the close."""
     conversation = ConversationFactory()
     message_id = uuid.uuid4()
-    stored, release = threading.Event(), threading.Event()
-    responses = []
 
-    def in_flight_message():
-        try:
-            with transaction.atomic():
-                message_receive(
-                    message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME
-                )
-                stored.set()
-                release.wait(10)
-        finally:
-            connection.close()
+    def message_in_flight(pause) -> None:
+        message_receive(message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME)
+        pause()
 
-    def close():
-        try:
-            responses.append(webhook.post(close_conversation(conversation.id)))
-        finally:
-            connection.close()
-
-    message_thread = threading.Thread(target=in_flight_message)
-    message_thread.start()
-    assert stored.wait(10)
-    close_thread = threading.Thread(target=close)
-    close_thread.start()
-    try:
-        wait_until(_a_backend_waits_on_a_lock, 10, 0.02, "the close waiting for the message's lock")
-    finally:
-        release.set()
-        message_thread.join()
-        close_thread.join()
-
-    [response] = responses
+    response = close_while_held(webhook, conversation, message_in_flight)
     assert response.status_code == HTTPStatus.OK
     assert [m["id"] for m in response.json()["messages"]] == [str(message_id)]
 

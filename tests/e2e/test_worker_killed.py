@@ -18,10 +18,10 @@ def stack():
 
 
 def test_a_worker_that_leaves_out_the_sweep_queue_warns_and_healthz_names_the_queue(stack):
-    stack.start_role("worker", "celery-only-worker", args=("--queues", "celery"))
+    stack.start_role("worker", "replies-only-worker", args=("--queues", "replies"))
     try:
         wait_until(
-            lambda: "does not consume the 'sweep' queue" in stack.log("celery-only-worker"),
+            lambda: "does not consume the 'sweep' queue" in stack.log("replies-only-worker"),
             timeout=60,
             what="the worker's warning at start",
         )
@@ -36,7 +36,7 @@ def test_a_worker_that_leaves_out_the_sweep_queue_warns_and_healthz_names_the_qu
             what=f"healthz naming the unconsumed queue (it said {sweeper!r})",
         )
     finally:
-        stack.stop_role("celery-only-worker")
+        stack.stop_role("replies-only-worker")
 
 
 def test_worker_killed_mid_job_loses_no_group_and_doubles_none(stack):
