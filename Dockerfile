@@ -28,9 +28,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Runtime dependencies only (requirements.txt, pinned); test tools live in requirements-dev.txt.
+# Runtime dependencies only (requirements.txt, every package pinned and hashed); test tools live in
+# requirements-dev.txt.
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+RUN pip install --require-hashes -r requirements.txt
 
 # Only what runs, listed: no tests, benchmarks, docs or UI sources. The code and the static files belong to root:
 # the runtime user can read them, not change them. Its only writable places are the key's directory and /tmp

@@ -2,18 +2,26 @@
 # make test  run the linters and the whole test suite
 # make test-fast  the linters and the tests that start no process and no browser (a developer's quick loop)
 # make bench run the benchmarks (not part of the tests)
+# make lock  regenerate requirements*.txt (pinned, hashed) from requirements*.in
 # make createsuperuser  an admin user in the local run's database (created and migrated if need be), whatever .env says
 SHELL := /bin/bash
 VENV := .venv
 PYTHON ?= python3
 
-.PHONY: run test test-fast bench services venv createsuperuser
+.PHONY: run test test-fast bench services venv createsuperuser lock
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+# Regenerate the pinned, hashed requirements*.txt from requirements*.in (after editing an .in file, or with
+# UPGRADE=--upgrade to take the newest releases the .in files allow).
+lock: venv
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links $(UPGRADE) --output-file requirements.txt requirements.in
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+		--no-emit-find-links $(UPGRADE) --output-file requirements-dev.txt requirements-dev.in
 
 venv: $(VENV)/.installed
 
