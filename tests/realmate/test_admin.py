@@ -5,6 +5,7 @@ from http import HTTPStatus
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.forms import MultiWidget
 from django.utils import timezone
@@ -113,3 +114,21 @@ def test_messages_cannot_be_added_or_changed_in_the_admin(admin_client, samples)
     assert response.status_code == HTTPStatus.FORBIDDEN
     samples.refresh_from_db()
     assert (samples.type, samples.pending) == ("INBOUND", False)
+
+
+@pytest.mark.parametrize(
+    ("permissions", "may_close"), [(["view_conversation"], False), (["view_conversation", "change_conversation"], True)]
+)
+def test_only_staff_allowed_to_change_conversations_may_close_them(client, django_user_model, permissions, may_close):
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=permissions))
+    client.force_login(staff)
+    conversation = ConversationFactory()
+
+    page = client.get("/admin/chat/conversation/").content.decode()
+    action = {"action": "close_conversations", "_selected_action": [str(conversation.id)]}
+    client.post("/admin/chat/conversation/", action)
+
+    assert ("close_conversations" in page) is may_close
+    conversation.refresh_from_db()
+    assert (conversation.status == Conversation.Status.CLOSED) is may_close
