@@ -6,25 +6,28 @@ import os
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from realmate.metrics import DatabaseCollector
 
 
-class PrometheusTextRenderer(BaseRenderer):
-    """Lets a scraper that accepts only text/plain through content negotiation; errors still render as JSON."""
+class NoContentNegotiation(BaseContentNegotiation):
+    """The page has one format whatever a scraper accepts (Prometheus asks for text/plain or OpenMetrics), and
+    errors render as JSON: DRF's documented way to skip negotiation for a view."""
 
-    media_type = "text/plain"
-    format = "txt"
+    def select_parser(self, request, parsers):
+        return parsers[0]
 
-    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        return JSONRenderer().render(data)
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class MetricsApi(APIView):
-    renderer_classes = [JSONRenderer, PrometheusTextRenderer]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = NoContentNegotiation
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> HttpResponse:
