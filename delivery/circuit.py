@@ -33,6 +33,11 @@ class Pass:
     failures: int
 
 
+def circuit_opens(failures: int) -> bool:
+    """The rule: this many receiver failures in a row open the circuit (or keep it open)."""
+    return failures >= settings.REPLY_CIRCUIT_FAILURES
+
+
 def circuit_pass() -> Pass:
     """May this caller send, and how much? One statement: while open, whoever finds the probe due takes it and sets
     the next one, so of several delivery processes only one probes."""
@@ -69,7 +74,7 @@ def circuit_record(*, answered: bool, failures_since: int, error: str) -> None:
         row = cursor.fetchone()
         before, was_open = row or (None, False)
         failures = (0 if answered else before or 0) + failures_since
-        opens = failures >= settings.REPLY_CIRCUIT_FAILURES
+        opens = circuit_opens(failures)
         if failures == before and not opens and not was_open:
             return  # closed, and the count is unchanged: nothing to write (a healthy receiver's common case)
         cursor.execute(
@@ -116,4 +121,4 @@ class FailureRun:
         else:
             self.run = self.since = 0
             self.answered = True
-        return self.run < settings.REPLY_CIRCUIT_FAILURES
+        return not circuit_opens(self.run)

@@ -7,6 +7,9 @@ from datetime import datetime
 
 from django.db import connection
 
+# Appended to last_error when a delivery gives up because it ran past give_up_at (by a retry or while held back).
+GAVE_UP = " (gave up: past give_up_at)"
+
 # The deliveries due longest, locked without waiting for the ones another batch holds, claimed (an attempt counted,
 # the batch's token set, next_attempt_at pushed past the claim's end), and returned with the reply and the ids it
 # answers, in the order they were written: everything the POSTs need in one round trip. Due longest first is
@@ -50,7 +53,7 @@ SET state = CASE
     last_error = CASE
         WHEN o.outcome = 'delivered' THEN ''
         WHEN o.outcome = 'unsent' THEN d.last_error
-        WHEN o.outcome = 'retry' AND o.retry_at > d.give_up_at THEN left(o.error || ' (gave up: past give_up_at)', 500)
+        WHEN o.outcome = 'retry' AND o.retry_at > d.give_up_at THEN left(o.error || %(gave_up)s, 500)
         ELSE left(o.error, 500)
     END,
     delivered_at = CASE WHEN o.outcome = 'delivered' THEN clock_timestamp() END,
@@ -107,6 +110,7 @@ def deliveries_settle(*, token: uuid.UUID, outcomes: list[Outcome]) -> dict[uuid
                 "outcomes": [o.outcome for o in outcomes],
                 "errors": [o.error for o in outcomes],
                 "waits": [o.wait for o in outcomes],
+                "gave_up": GAVE_UP,
             },
         )
         return dict(cursor.fetchall())
@@ -120,9 +124,10 @@ def deliveries_expire() -> int:
             """
             UPDATE delivery_replydelivery
             SET state = 'failed', next_attempt_at = NULL, claim_token = NULL,
-                last_error = left(ltrim(last_error || ' (gave up: past give_up_at)'), 500)
+                last_error = left(ltrim(last_error || %s), 500)
             WHERE state = 'pending' AND next_attempt_at <= clock_timestamp() AND give_up_at <= clock_timestamp()
-            """
+            """,
+            [GAVE_UP],
         )
         return cursor.rowcount
 

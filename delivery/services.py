@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
@@ -51,7 +51,7 @@ class BatchResult:
 
     admission: Admission
     claimed: int = 0
-    outcomes: Counter | None = None
+    outcomes: Counter = field(default_factory=Counter)
     duration: float = 0.0
 
 
