@@ -34,6 +34,7 @@ test: venv services
 test-fast: venv services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -n 2 -m "not e2e and not compose and not browser"
 
 # The local run's database, as scripts/run_local.sh sets it: the shell's environment comes before .env.

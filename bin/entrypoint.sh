@@ -50,6 +50,13 @@ cores_up_to_4() {
 }
 [ $# -gt 0 ] && shift
 
+# prometheus_client names each process's metrics file by its pid, and containers that share the metrics volume can
+# run the same pid: each host writes in a directory of its own, and /metrics adds up all of them
+# (realmate/metrics_api.py).
+if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then
+  export PROMETHEUS_MULTIPROC_DIR="$PROMETHEUS_MULTIPROC_DIR/$(hostname)"
+fi
+
 case "$role" in
   web | worker | delivery | beat) secret_key_ensure ;;
 esac

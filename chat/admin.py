@@ -5,10 +5,10 @@ read-only (the webhook, the reply engine and the sweep own their state)."""
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage
 from chat.services import conversation_close
-from realmate.admin_base import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin
+from core.errors import ApplicationError
 
 
 class MessageInline(admin.TabularInline):
@@ -45,7 +45,7 @@ class ConversationAdmin(ReadOnlyAdmin):
         for conversation_id in queryset.values_list("id", flat=True):
             try:
                 conversation_close(conversation_id=conversation_id, event_at=timezone.now())
-            except ChatError:  # closed meanwhile, or already closed
+            except ApplicationError:  # closed meanwhile, or already closed
                 continue
             closed += 1
         self.message_user(request, f"{closed} conversation(s) closed.", messages.SUCCESS)

@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from chat.db import ClockTimestamp
+from core.clock import ClockTimestamp
 
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
 

@@ -20,9 +20,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from chat import queries
-from chat.db import ClockTimestamp
-from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage
+from core.clock import ClockTimestamp
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.U
     the message keeps waiting or was attached). Raises message_id_conflict for other data, buffer_expired when
     the TTL has passed, whether or not a sweep has marked it EXPIRED yet."""
     if parked.conversation_id != conversation_id or parked.content != content:
-        raise ChatError(
+        raise ApplicationError(
             "message_id_conflict",
             f"Message id {parked.id} is already used in another conversation or with other content.",
         )
@@ -66,7 +66,7 @@ def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.U
         and PendingMessage.objects.filter(id=parked.id, received_at__lt=ClockTimestamp() - orphan_ttl()).exists()
     )
     if expired:
-        raise ChatError(
+        raise ApplicationError(
             "buffer_expired",
             f"Message {parked.id} waited more than {settings.ORPHAN_TTL_SECONDS:g} s for its conversation "
             "and expired; it will not be processed.",

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, prefetch_related_objects
+from django.db.models import Count, Q, QuerySet
 
 from chat import queries
-from chat.models import Conversation, Message
+from chat.models import Conversation, Message, PendingMessage
 
 
 @dataclass(frozen=True)
@@ -51,21 +51,17 @@ def message_cursor_read(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
 
 def conversation_detail(conversation: Conversation, *, before: str | None = None) -> ConversationDetail:
     """The detail of a conversation already loaded: its newest MESSAGES_PER_PAGE messages (before the cursor
-    `before`, if given) in one query, and the delivery state of its replies in a second one when it has replies.
-    Raises ValueError for a cursor that is not one."""
+    `before`, if given) in one query. Raises ValueError for a cursor that is not one."""
     limit = settings.MESSAGES_PER_PAGE
     key = message_cursor_read(before) if before else None
     messages = queries.conversation_messages(conversation.id, limit=limit, before=key)
-    # Only replies have a delivery (delivery.models); the serializer asks no INBOUND for one.
-    prefetch_related_objects([message for message in messages if message.type == Message.Type.OUTBOUND], "delivery")
     if len(messages) <= limit:
         return ConversationDetail(conversation, messages)
     return ConversationDetail(conversation, messages[1:], older=message_cursor(messages[1]))
 
 
 def conversation_get(*, conversation_id: uuid.UUID, before: str | None = None) -> ConversationDetail | None:
-    """One conversation with its newest messages (or those before the cursor); two queries, three when it has
-    replies."""
+    """One conversation with its newest messages (or those before the cursor); two queries."""
     conversation = Conversation.objects.filter(id=conversation_id).first()
     return None if conversation is None else conversation_detail(conversation, before=before)
 
@@ -81,3 +77,13 @@ def conversation_list(*, status: str | None = None, id_prefix: str | None = None
     if id_prefix:
         conversations = conversations.filter(id__startswith=id_prefix.lower())
     return conversations
+
+
+def messages_pending_count() -> int:
+    """INBOUND messages waiting for their reply (an index-only count: message_pending_idx holds just them)."""
+    return Message.objects.filter(pending=True).count()
+
+
+def parked_messages_count() -> int:
+    """Messages parked, waiting for their conversation to be created."""
+    return PendingMessage.objects.filter(state=PendingMessage.State.PARKED).count()

@@ -18,10 +18,10 @@ from http import HTTPStatus
 from django.db import IntegrityError, transaction
 
 from chat import queries
-from chat.errors import ChatError
 from chat.models import Conversation, Message, PendingMessage, message_order_key
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
 from chat.selectors import ConversationDetail, conversation_detail
+from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +47,12 @@ def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
     """Create an OPEN conversation and attach the messages parked for it within ORPHAN_TTL; returns it with
     those messages, its only ones.
 
-    Raises ChatError(conversation_exists) when the id is taken, also under concurrent duplicates:
+    Raises ApplicationError(conversation_exists) when the id is taken, also under concurrent duplicates:
     the primary key decides, so exactly one of N parallel requests succeeds.
     """
     conversation = queries.conversation_insert(conversation_id=conversation_id, event_at=event_at)
     if conversation is None:
-        raise ChatError("conversation_exists", f"Conversation {conversation_id} already exists.")
+        raise ApplicationError("conversation_exists", f"Conversation {conversation_id} already exists.")
     # The attach rule compares arrival with created_at, so adopting after the commit is exact; a crash here
     # leaves the messages PARKED and the next sweep attaches them.
     adopted = parked_messages_adopt(conversation) if conversation.has_parked else []
@@ -64,13 +64,13 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
     """Close an OPEN conversation; returns it with its messages. Its pending group is answered at the next
     sweep, not dropped.
 
-    Raises ChatError when the conversation does not exist or is already CLOSED.
+    Raises ApplicationError when the conversation does not exist or is already CLOSED.
     """
     conversation = queries.conversation_close(conversation_id=conversation_id, event_at=event_at)
     if conversation is None:
         if Conversation.objects.filter(id=conversation_id).exists():
-            raise ChatError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
-        raise ChatError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
+            raise ApplicationError("conversation_already_closed", f"Conversation {conversation_id} is already closed.")
+        raise ApplicationError("conversation_not_found", f"Conversation {conversation_id} does not exist.")
     logger.info("conversation closed", extra={"conversation_id": str(conversation_id)})
     # A statement of its own, after the close: it sees every message that committed before the close did.
     return conversation_detail(conversation)
@@ -83,7 +83,7 @@ def message_receive(
 
     One statement stores a message (chat.queries.message_insert_if_open: the conversation is OPEN and the id is
     new). When it stores nothing, _message_not_stored says why: an exact redelivery (same id, conversation and
-    content) is a DUPLICATE with no effect; otherwise ChatError for a CLOSED conversation, an id used elsewhere
+    content) is a DUPLICATE with no effect; otherwise ApplicationError for a CLOSED conversation, an id used elsewhere
     or a parked id whose ORPHAN_TTL has passed; or the conversation is unknown and the message is parked.
     """
     for _ in range(MESSAGE_ATTEMPTS):
@@ -97,7 +97,7 @@ def message_receive(
         receipt = _message_not_stored(message_id, conversation_id, content, event_at)
         if receipt is not None:
             return receipt
-    raise ChatError(
+    raise ApplicationError(
         "try_again", f"Message {message_id} raced with concurrent changes; send it again.", status=HTTPStatus.CONFLICT
     )
 
@@ -119,9 +119,9 @@ def _message_not_stored(
         ):
             return duplicate
         if status == Conversation.Status.CLOSED:
-            raise ChatError("conversation_closed", f"Conversation {conversation_id} is closed.")
+            raise ApplicationError("conversation_closed", f"Conversation {conversation_id} is closed.")
         if stored is not None:
-            raise ChatError(
+            raise ApplicationError(
                 "message_id_conflict",
                 f"Message id {message_id} is already used in another conversation or with other content.",
             )

@@ -1,9 +1,9 @@
 from django.contrib import admin, messages
 
+from core.admin import ReadOnlyAdmin
 from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.services import deliveries_retry
 from delivery.tasks import deliveries_send_enqueue
-from realmate.admin_base import ReadOnlyAdmin
 
 
 @admin.register(ReplyDelivery)

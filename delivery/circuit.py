@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from realmate import metrics
+from core import metrics
 
 logger = logging.getLogger(__name__)
 

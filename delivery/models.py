@@ -3,8 +3,8 @@
 from django.db import models
 from django.db.models import Q
 
-from chat.db import ClockTimestamp
 from chat.models import Message
+from core.clock import ClockTimestamp
 
 
 class ReplyDelivery(models.Model):

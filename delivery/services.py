@@ -27,15 +27,15 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 
-from chat.db import ClockTimestamp
-from chat.fields import UTCDateTimeField
-from chat.webhook import signature_for
+from core import metrics
+from core.clock import ClockTimestamp
+from core.jobs import enqueue_safely
+from core.serializer_fields import UTCDateTimeField
+from core.signing import signature_for
 from delivery import client
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
-from realmate import metrics
-from realmate.jobs import enqueue_safely
 
 logger = logging.getLogger(__name__)
 

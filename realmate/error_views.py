@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 
-from chat.errors import error_body
+from core.errors import error_body
 
 
 def _is_admin(request: HttpRequest) -> bool:

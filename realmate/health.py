@@ -16,6 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from delivery.selectors import circuit_opened
+from scheduler.selectors import sweep_last
+
 
 def database_check() -> dict[str, Any]:
     try:
@@ -45,15 +48,11 @@ def sweep_backlog(client: redis.Redis) -> int | None:
 def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[str, Any]:
     if not database_ok:
         return {"ok": False, "error": "unknown: the database is unreachable"}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT last_sweep_at, extract(epoch FROM clock_timestamp() - last_sweep_at) FROM scheduler_sweepheartbeat"
-        )
-        row = cursor.fetchone()
-    if row is None:
+    last = sweep_last()
+    if last is None:
         check: dict[str, Any] = {"ok": False, "error": "no sweep has completed yet", "last_sweep_at": None}
     else:
-        last_sweep_at, age = row[0], float(row[1])
+        last_sweep_at, age = last
         check = {"ok": age < settings.SWEEP_STALE_SECONDS, "last_sweep_at": datetime.isoformat(last_sweep_at)}
         check["age_seconds"] = round(age, 3)
         if not check["ok"]:
@@ -70,14 +69,10 @@ def receiver_check(database_ok: bool) -> dict[str, Any]:
         return {"ok": True, "circuit": "off"}
     if not database_ok:
         return {"ok": True, "circuit": "unknown"}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT opened_at, last_error FROM delivery_receivercircuit WHERE id = 1 AND opened_at IS NOT NULL"
-        )
-        row = cursor.fetchone()
-    if row is None:
+    opened = circuit_opened()
+    if opened is None:
         return {"ok": True, "circuit": "closed"}
-    opened_at, error = row
+    opened_at, error = opened
     return {
         "ok": True,
         "circuit": "open",

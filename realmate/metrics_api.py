@@ -1,17 +1,69 @@
-"""GET /metrics: the Prometheus text format, behind the same switch as the read API (realmate.access.ReadAccess:
-open unless API_AUTH_REQUIRED; then a token, e.g. Prometheus' `authorization: {type: Token, credentials: ...}`)."""
+"""GET /metrics: the Prometheus text format, behind the same switch as the read API (core.access.ReadAccess:
+open unless API_AUTH_REQUIRED; then a token, e.g. Prometheus' `authorization: {type: Token, credentials: ...}`).
+
+Counters and histograms come from every process's files. bin/entrypoint.sh gives each host (each container) a
+directory of its own under the shared one, so the scrape adds up the files of every directory beside its own.
+Gauges are read from PostgreSQL, through each app's selectors, when the page is scraped: exact whatever process
+wrote the rows, and nothing to clean up when a process dies.
+"""
 
 import os
+from pathlib import Path
 
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from realmate.metrics import DatabaseCollector
+from chat.selectors import messages_pending_count, parked_messages_count
+from delivery.selectors import circuit_opened, deliveries_undelivered_count
+from scheduler.selectors import sweep_last
+
+
+class ProcessFilesCollector:
+    """Every process's counters, across the hosts that share the metrics directory: the dead processes' included,
+    so counters keep counting across restarts. prometheus_client's MultiProcessCollector reads one directory;
+    its merge adds up any list of files."""
+
+    def __init__(self, hosts_directory: Path) -> None:
+        self.hosts_directory = hosts_directory
+
+    def collect(self):
+        return MultiProcessCollector.merge(sorted(map(str, self.hosts_directory.glob("*/*.db"))), accumulate=True)
+
+
+class DatabaseCollector:
+    """Gauges read from PostgreSQL when /metrics is scraped."""
+
+    def collect(self):
+        yield GaugeMetricFamily(
+            "realmate_messages_pending", "INBOUND messages waiting for their reply.", messages_pending_count()
+        )
+        yield GaugeMetricFamily(
+            "realmate_messages_parked",
+            "Messages waiting for their conversation to be created.",
+            parked_messages_count(),
+        )
+        deliveries = GaugeMetricFamily("realmate_reply_deliveries", "Reply deliveries not delivered.", labels=["state"])
+        for state, count in deliveries_undelivered_count().items():
+            deliveries.add_metric([state], count)
+        yield deliveries
+        yield GaugeMetricFamily(
+            "realmate_receiver_circuit_open",
+            "1 while the receiver's circuit breaker is open (deliveries held back, one probe every few seconds).",
+            int(circuit_opened() is not None),
+        )
+        if (last_sweep := sweep_last()) is not None:
+            yield GaugeMetricFamily(
+                "realmate_last_sweep_timestamp_seconds",
+                "When the last sweep completed (Unix time); time() minus this is the sweeper's staleness.",
+                last_sweep[0].timestamp(),
+            )
 
 
 class NoContentNegotiation(BaseContentNegotiation):
@@ -33,10 +85,9 @@ class MetricsApi(APIView):
     def get(self, request: Request) -> HttpResponse:
         database = CollectorRegistry(auto_describe=True)
         database.register(DatabaseCollector())
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            # Every process's files, the dead ones' included: counters keep counting across restarts.
+        if own_directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             processes = CollectorRegistry()
-            multiprocess.MultiProcessCollector(processes)
+            processes.register(ProcessFilesCollector(Path(own_directory).parent))
         else:
             processes = REGISTRY  # one process (tests, a shell): its own counters
         return HttpResponse(generate_latest(processes) + generate_latest(database), content_type=CONTENT_TYPE_LATEST)

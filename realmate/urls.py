@@ -8,7 +8,7 @@ from realmate.ui import ui_index
 
 # The chat routes come first: Django tries patterns in order, and the webhook is the hot path.
 urlpatterns = [
-    path("", include("chat.urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
     re_path(r"^healthz/?$", HealthApi.as_view(), name="healthz"),
     re_path(r"^metrics/?$", MetricsApi.as_view(), name="metrics"),

@@ -8,7 +8,7 @@ from celery import bootsteps
 from celery.signals import worker_ready
 from django.conf import settings
 
-from realmate.liveness import liveness_touch
+from core.liveness import liveness_touch
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import logging
 from django_celery_beat.schedulers import DatabaseScheduler as BaseDatabaseScheduler
 from kombu.exceptions import OperationalError
 
-from realmate.liveness import liveness_touch
+from core.liveness import liveness_touch
 
 logger = logging.getLogger(__name__)
 

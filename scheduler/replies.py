@@ -21,9 +21,9 @@ from operator import attrgetter
 from django.db import DatabaseError, transaction
 
 from chat.models import Conversation, Message
+from core import metrics
+from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
-from realmate import metrics
-from realmate.jobs import enqueue_safely
 from scheduler import queries
 from scheduler.grouping import (
     Arrival,

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from chat.db import ClockTimestamp
 from chat.models import PendingMessage
 from chat.parking import parked_messages_attach, parked_messages_expire
+from core import metrics
+from core.clock import ClockTimestamp
+from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, deliveries_wake_due
-from realmate import metrics
-from realmate.jobs import enqueue_safely
 from scheduler import queries
 from scheduler.grouping import group_rules
 from scheduler.models import SweepHeartbeat

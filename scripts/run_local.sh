@@ -20,7 +20,7 @@ if [ -f .env ]; then
   done < .env
 fi
 export PATH="$PWD/.venv/bin:$PATH"
-# Every process's metrics files (realmate/metrics.py); emptied here, as all the processes start together.
+# Every process's metrics files (core/metrics.py); emptied here, as all the processes start together.
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/.metrics}"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 

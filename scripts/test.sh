@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/lint-imports --no-cache
 scripts/build_frontend.sh
 (cd frontend && npx vitest run)
 # loadfile: each end-to-end file starts its own stack in one pytest worker; files run in parallel.

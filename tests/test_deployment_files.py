@@ -126,7 +126,7 @@ def test_every_variable_the_settings_read_is_in_env_example():
         *settings,
         ROOT / "bin" / "entrypoint.sh",
         ROOT / "bin" / "healthcheck",
-        ROOT / "realmate" / "liveness.py",
+        ROOT / "core" / "liveness.py",
     ]:
         text = path.read_text()
         read |= set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))

@@ -10,7 +10,7 @@ Not atomic, so no lock outlives its own statement while the previous release kee
 without a default and the default set after (a volatile default on ADD COLUMN would rewrite the whole table),
 and the indexes are changed CONCURRENTLY."""
 
-import chat.db
+import core.clock
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db import migrations, models
 
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 migrations.AddField(
                     model_name="replydelivery",
                     name="next_attempt_at",
-                    field=models.DateTimeField(blank=True, null=True, db_default=chat.db.ClockTimestamp()),
+                    field=models.DateTimeField(blank=True, null=True, db_default=core.clock.ClockTimestamp()),
                 ),
             ],
             database_operations=[

@@ -2,8 +2,7 @@
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 
-from chat.errors import ERROR_CODES
-from chat.serializers import (
+from api.serializers import (
     CloseConversationEventSerializer,
     ConversationDetailSerializer,
     ErrorSerializer,
@@ -11,6 +10,7 @@ from chat.serializers import (
     NewConversationEventSerializer,
     NewMessageEventSerializer,
 )
+from core.errors import ERROR_CODES
 
 ERROR_CODES_MARKDOWN = "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
 

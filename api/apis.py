@@ -16,11 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat import selectors, services
-from chat.errors import ChatError
-from chat.schema import NOT_FOUND, WEBHOOK_SCHEMA
-from chat.selectors import ConversationDetail
-from chat.serializers import (
+from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
+from api.serializers import (
     CloseConversationDataSerializer,
     ConsoleEventSerializer,
     ConversationDetailSerializer,
@@ -34,10 +31,15 @@ from chat.serializers import (
     ServiceConfigSerializer,
     WebhookEnvelopeSerializer,
 )
+from api.webhook import webhook_body_read, webhook_origin_check
+from chat import selectors, services
+from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
-from chat.webhook import signature_for, webhook_body_read, webhook_origin_check
-from realmate import metrics
-from realmate.access import StaffSession, is_staff_session
+from core import metrics
+from core.access import StaffSession, is_staff_session
+from core.errors import ApplicationError
+from core.signing import signature_for
+from delivery.selectors import replies_deliveries_load
 
 # One entry per event type: the serializer of its `data`, the service it calls, and its success status.
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
@@ -69,12 +71,12 @@ class WebhookApi(APIView):
         webhook_origin_check(request)
         payload = webhook_body_read(request)
         if not isinstance(payload, dict):
-            raise ChatError("invalid_payload", "The body must be a JSON object.")
+            raise ApplicationError("invalid_payload", "The body must be a JSON object.")
         envelope = WebhookEnvelopeSerializer(data=payload)
         envelope.is_valid(raise_exception=True)
         event_type = envelope.validated_data["type"]
         if event_type not in WEBHOOK_EVENTS:
-            raise ChatError(
+            raise ApplicationError(
                 "unknown_event_type",
                 f"Unknown event type {event_type!r}; expected one of {', '.join(WEBHOOK_EVENTS)}.",
                 errors={"type": [f"Unknown event type {event_type!r}."]},
@@ -89,7 +91,13 @@ class WebhookApi(APIView):
         if isinstance(result, MessageReceipt):
             status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
             return Response(MessageReceiptSerializer(result).data, status=status)
-        return Response(ConversationDetailSerializer(result).data, status=success_status)
+        return Response(conversation_detail_data(result), status=success_status)
+
+
+def conversation_detail_data(detail: ConversationDetail) -> dict:
+    """A conversation's detail as the API shows it: its replies with their delivery state, loaded in one query."""
+    replies_deliveries_load(detail.messages)
+    return ConversationDetailSerializer(detail).data
 
 
 def webhook_outcome(response) -> str:
@@ -115,14 +123,14 @@ class ConversationDetailApi(APIView):
         try:
             parsed_id = uuid.UUID(conversation_id)
         except ValueError as exc:
-            raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
+            raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
         try:
             detail = selectors.conversation_get(conversation_id=parsed_id, before=request.query_params.get("before"))
         except ValueError as exc:
-            raise ChatError("invalid_cursor", "`before` is not a cursor this API gave out.") from exc
+            raise ApplicationError("invalid_cursor", "`before` is not a cursor this API gave out.") from exc
         if detail is None:
-            raise ChatError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
-        return Response(ConversationDetailSerializer(detail).data)
+            raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
+        return Response(conversation_detail_data(detail))
 
 
 class ServiceConfigApi(APIView):

@@ -5,14 +5,14 @@ from datetime import timedelta
 
 import pytest
 
-from chat.models import Conversation, Message
-from chat.selectors import conversation_detail
-from chat.serializers import (
+from api.serializers import (
     ConversationDetailSerializer,
     MessageReceiptSerializer,
     NewMessageDataSerializer,
     WebhookEnvelopeSerializer,
 )
+from chat.models import Conversation, Message
+from chat.selectors import conversation_detail
 from chat.services import MessageReceipt
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 

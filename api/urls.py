@@ -1,6 +1,6 @@
 from django.urls import re_path
 
-from chat.apis import (
+from api.apis import (
     ConsoleEventApi,
     ConversationDetailApi,
     ConversationListApi,

@@ -6,10 +6,10 @@ Serializers check shape only; the services enforce the rules.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from chat.errors import ERROR_CODES
-from chat.fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
 from chat.models import Conversation, Message
-from delivery.models import ReplyDelivery
+from core.errors import ERROR_CODES
+from core.serializer_fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
+from delivery.serializers import DeliverySerializer
 
 MAX_CONTENT_LENGTH = 65536
 
@@ -41,18 +41,6 @@ class ConsoleEventSerializer(serializers.Serializer):
 
     type = serializers.ChoiceField(choices=["NEW_CONVERSATION", "NEW_MESSAGE", "CLOSE_CONVERSATION"])
     data = serializers.DictField()
-
-
-class DeliverySerializer(serializers.Serializer):
-    """Where a reply stands with REPLY_WEBHOOK_URL (delivery.models.ReplyDelivery)."""
-
-    state = serializers.ChoiceField(
-        choices=ReplyDelivery.State.choices,
-        help_text="pending: not delivered yet (retries included); delivered: a 2xx answer; failed: given up.",
-    )
-    attempts = serializers.IntegerField(help_text="POSTs started so far.")
-    last_error = serializers.CharField(help_text="Why the last attempt did not deliver; empty once delivered.")
-    delivered_at = UTCDateTimeField(allow_null=True)
 
 
 class MessageSerializer(serializers.Serializer):

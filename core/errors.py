@@ -41,7 +41,7 @@ ERROR_CODES: dict[str, str] = {
 }
 
 
-class ChatError(Exception):
+class ApplicationError(Exception):
     """A request the service understood and refuses: maps to `status` with a stable `code`."""
 
     def __init__(
@@ -98,7 +98,7 @@ _DRF_CODES: dict[type[exceptions.APIException], str] = {
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every error leaves as the stable JSON body; unknown ones stay 500s."""
-    if isinstance(exc, ChatError):
+    if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
     if isinstance(exc, OperationalError | InterfaceError):
         # The sender retries on 503; the transaction was rolled back, so nothing is half-written.

@@ -1,7 +1,5 @@
 """Reading a webhook request body: size limit, optional HMAC signature, JSON."""
 
-import hashlib
-import hmac
 import json
 from http import HTTPStatus
 from typing import Any
@@ -11,9 +9,8 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.request import Request
 
-from chat.errors import ChatError
-
-SIGNATURE_HEADER = "X-Hub-Signature-256"
+from core.errors import ApplicationError
+from core.signing import SIGNATURE_HEADER, signature_verify
 
 
 def webhook_body_read(request: Request) -> Any:
@@ -36,10 +33,10 @@ def webhook_body_read(request: Request) -> Any:
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ChatError("invalid_json", "The body is not valid UTF-8 JSON.") from exc
+        raise ApplicationError("invalid_json", "The body is not valid UTF-8 JSON.") from exc
     except RecursionError as exc:
         # A body of a few kilobytes can nest arrays deeper than the parser's recursion limit.
-        raise ChatError("invalid_json", "The body's JSON is nested too deeply.") from exc
+        raise ApplicationError("invalid_json", "The body's JSON is nested too deeply.") from exc
 
 
 def _is_chunked(request: Request) -> bool:
@@ -65,31 +62,15 @@ def webhook_origin_check(request: Request) -> None:
     posts here (a cross-site form or fetch) is refused, signed or not."""
     origin = request.headers.get("Origin")
     if origin is not None and urlsplit(origin).netloc != request.get_host():
-        raise ChatError(
+        raise ApplicationError(
             "permission_denied",
             "Webhooks are not accepted from web pages of other origins.",
             status=HTTPStatus.FORBIDDEN,
         )
 
 
-def signature_for(body: bytes, secret: str) -> str:
-    """The X-Hub-Signature-256 value of `body`: `sha256=<hex HMAC-SHA256>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def signature_verify(body: bytes, header: str, secret: str) -> None:
-    """`sha256=<hex HMAC-SHA256 of the raw body>`, compared in constant time; raises ChatError 401."""
-    expected = signature_for(body, secret)
-    if not hmac.compare_digest(expected.encode(), header.strip().lower().encode()):
-        raise ChatError(
-            "invalid_signature",
-            f"Missing or wrong {SIGNATURE_HEADER} header.",
-            status=HTTPStatus.UNAUTHORIZED,
-        )
-
-
-def _too_large(limit: int) -> ChatError:
-    return ChatError(
+def _too_large(limit: int) -> ApplicationError:
+    return ApplicationError(
         "payload_too_large",
         f"The body is larger than {limit} bytes.",
         status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,

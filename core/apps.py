@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """What every other app shares: the database clock, HMAC signing, the error body and its handler, serializer
+    fields, metrics, access rules, job enqueueing and the read-only admin. It imports none of them."""
+
+    name = "core"
+    verbose_name = "Core"
