@@ -51,6 +51,8 @@ def _is_chunked(request: Request) -> bool:
 
 
 def _chunked_body(request: Request, limit: int) -> bytes:
+    """Django reads Content-Length bytes and has no setting for a body without one, so the stream gunicorn already
+    de-chunked is read here, at most limit + 1 bytes (tests/e2e/test_exactly_once.py sends one through gunicorn)."""
     body = request.META["wsgi.input"].read(limit + 1)
     if len(body) > limit:
         raise RequestDataTooBig

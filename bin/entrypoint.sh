@@ -108,7 +108,7 @@ case "$role" in
     ;;
   beat)
     python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
-    # The scheduler is CELERY_BEAT_SCHEDULER: django-celery-beat's DatabaseScheduler, quietened (scheduler/beat.py).
+    # The scheduler is CELERY_BEAT_SCHEDULER: django-celery-beat's DatabaseScheduler; its logging, scheduler/beat.py.
     supervise python -m celery -A realmate beat \
       --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
       --pidfile= \

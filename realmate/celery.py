@@ -25,6 +25,9 @@ class BrokerConnection(kombu.Connection):
     kombu waits 2, 4, 6 ... up to 30 s between attempts, and Celery's worker consumer and beat pass no
     intervals of their own: after a 10 s Redis outage the worker could sit idle for another 8 s, and the replies
     with it. Reconnecting to a local Redis costs a millisecond, so a steady one-second retry is cheap.
+
+    No Celery setting passes these intervals; the `amqp` class is the app's documented way to choose the connection
+    class. tests/e2e/test_redis_outage.py fails if sweeps take longer than 4 s to resume after an outage.
     """
 
     def ensure_connection(self, errback=None, max_retries=None, **kwargs):

@@ -1,20 +1,31 @@
-"""Celery beat's scheduler: django-celery-beat's DatabaseScheduler (the schedule is rows that ops edit in the
-admin), made quiet. Beat sends a sweep every second, so Celery's INFO line per send and its traceback per failed
-send during a broker outage would be most of the log. Here a routine send logs at DEBUG, an outage logs one
-warning when it starts and one line when it ends, and beat touches its liveness file (bin/healthcheck) on every
-tick while it can reach the broker."""
+"""Celery beat's logging and liveness, through Celery's own extension points: beat itself is django-celery-beat's
+DatabaseScheduler as it ships (the schedule is rows that ops edit in the admin).
+
+Beat sends a sweep every second. Its INFO line per send is below the level the settings give the `celery.beat`
+logger (LOGGING). During a broker outage, its error and traceback per failed send become one warning when the
+outage starts (BrokerOutageFilter, on that logger) and one line when a send succeeds again; every successful send
+touches beat's liveness file (bin/healthcheck), so a beat that cannot reach the broker, or is stuck, goes stale.
+"""
 
 import logging
 
-from django_celery_beat.schedulers import DatabaseScheduler as BaseDatabaseScheduler
+from celery.signals import after_task_publish, beat_init
 from kombu.exceptions import OperationalError
 
 from core.liveness import liveness_touch
 
 logger = logging.getLogger(__name__)
 
+OUTAGE_WARNING = "the broker is unreachable: due tasks are not sent until it is back (retried every tick)"
 
-def _broker_unreachable(exc: BaseException) -> bool:
+
+class BrokerOutage:
+    """Whether beat's last send failed because the broker was unreachable (one beat process, one state)."""
+
+    down = False
+
+
+def broker_unreachable(exc: BaseException | None) -> bool:
     """Celery wraps a failed send in SchedulingError; the broker's own error is in the chain."""
     while exc is not None:
         if isinstance(exc, OperationalError):
@@ -23,29 +34,35 @@ def _broker_unreachable(exc: BaseException) -> bool:
     return False
 
 
-class DatabaseScheduler(BaseDatabaseScheduler):
-    broker_down = False
+class BrokerOutageFilter(logging.Filter):
+    """The first failed send of an outage logs as one warning, without the traceback; the next ones, until a send
+    succeeds, not at all. Any other error passes as Celery wrote it."""
 
-    def tick(self, *args, **kwargs) -> float:
-        delay = super().tick(*args, **kwargs)
-        if not self.broker_down:
-            liveness_touch("beat")
-        return delay
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not broker_unreachable(exc):
+            return True
+        if BrokerOutage.down:
+            return False
+        BrokerOutage.down = True
+        record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        record.msg, record.args = (
+            "the broker is unreachable: due tasks are not sent until it is back (retried every tick)",
+            (),
+        )
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        record.error = str(exc)
+        return True
 
-    def apply_entry(self, entry, producer=None) -> None:
-        logger.debug("sending due task", extra={"entry": entry.name, "task": entry.task})
-        try:
-            self.apply_async(entry, producer=producer, advance=False)
-        except Exception as exc:
-            if not _broker_unreachable(exc):
-                logger.exception("could not send a due task", extra={"entry": entry.name, "task": entry.task})
-            elif not self.broker_down:
-                self.broker_down = True
-                logger.warning(
-                    "the broker is unreachable: due tasks are not sent until it is back (retried every tick)",
-                    extra={"error": str(exc)},
-                )
-            return
-        if self.broker_down:
-            self.broker_down = False
-            logger.info("the broker is reachable again: due tasks are sent")
+
+def beat_task_sent(**kwargs) -> None:
+    liveness_touch("beat")
+    if BrokerOutage.down:
+        BrokerOutage.down = False
+        logger.info("the broker is reachable again: due tasks are sent")
+
+
+@beat_init.connect
+def beat_signals_connect(**kwargs) -> None:
+    """In the beat process only: other processes publish jobs too, and must not touch beat's liveness file."""
+    after_task_publish.connect(beat_task_sent, weak=False)

@@ -218,8 +218,8 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = min(1.0, SWEEP_INTERVAL_SECONDS)
-# django-celery-beat's DatabaseScheduler, quiet on routine sends and on broker outages (scheduler/beat.py).
-CELERY_BEAT_SCHEDULER = "scheduler.beat:DatabaseScheduler"
+# The schedule is rows that ops edit in the admin (django-celery-beat); scheduler/beat.py shapes beat's logging.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Sweeps have a queue of their own, declared first, so a burst of reply jobs never delays them. Declared here,
 # not on the worker's command line: a worker started the standard way (`celery -A realmate worker`, no --queues)
 # consumes every declared queue. realmate.worker warns at start when a worker does not consume the sweep queue.
@@ -249,11 +249,14 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "realmate.logging.JsonFormatter"}},
+    "filters": {"broker_outage": {"()": "scheduler.beat.BrokerOutageFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "celery.worker.strategy": {"level": job_log_level},
         "celery.app.trace": {"level": job_log_level},
+        # Beat's line per task sent, every second; its failed sends during an outage: one warning (scheduler/beat.py).
+        "celery.beat": {"level": job_log_level, "filters": ["broker_outage"]},
     },
 }

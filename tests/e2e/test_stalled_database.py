@@ -70,7 +70,9 @@ def proxy():
 
 @pytest.fixture(scope="module")
 def stack(proxy):
-    stack = Stack("stalled", env=SHORT_WINDOWS, workers=1, beats=1)
+    # Threaded workers, as `make run` starts them: the deadline must hold outside gunicorn's main thread too.
+    env = {**SHORT_WINDOWS, "GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4"}
+    stack = Stack("stalled", env=env, workers=1, beats=1)
     # Every process of the stack reaches PostgreSQL through the proxy; the test's own queries go direct.
     stack.extra_env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{proxy.port}/{stack.db_name}"
     yield from started(stack)

@@ -1,11 +1,15 @@
 """GET /metrics: counters move with what happened, gauges come from the database, the read switch guards it."""
 
+import os
+import subprocess
+import sys
 from http import HTTPStatus
 
 import pytest
 from rest_framework.authtoken.models import Token
 
 from chat.models import Message
+from realmate.metrics_api import ProcessFilesCollector
 from tests.factories import MessageFactory, PendingMessageFactory
 from tests.helpers import age_rows, metric_samples, new_conversation, new_message, replies_answer_due
 
@@ -83,3 +87,22 @@ def test_metrics_are_behind_the_read_switch(api, settings, admin_user):
 
 def test_a_scraper_that_accepts_only_text_plain_gets_the_metrics(api):
     assert scrape(api, Accept="text/plain;version=0.0.4")
+
+
+def test_the_scrape_adds_up_the_processes_of_every_host(tmp_path):
+    """Each host writes its processes' files in a directory of its own (bin/entrypoint.sh), as prometheus_client's
+    multiprocess mode does for one; the scrape adds up all of them."""
+    count = "from prometheus_client import Counter; Counter('realmate_test_events', 'x').inc({})"
+    for host, amount in [("web-1", 2), ("worker-1", 3)]:
+        (tmp_path / host).mkdir()
+        subprocess.run(
+            [sys.executable, "-c", count.format(amount)],
+            env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / host)},
+            check=True,
+        )
+
+    samples = {
+        sample.name: sample.value for family in ProcessFilesCollector(tmp_path).collect() for sample in family.samples
+    }
+
+    assert samples["realmate_test_events_total"] == 5
