@@ -42,7 +42,7 @@ def setup_database() -> None:
 
 def fill(cursor, messages: int, groups: int) -> None:
     history_conversations = max(1, messages // 10)
-    cursor.execute("TRUNCATE chat_message, chat_conversation, chat_pendingmessage CASCADE")
+    cursor.execute("TRUNCATE chat_message, chat_conversation, chat_parkedmessage CASCADE")
     cursor.execute(
         """INSERT INTO chat_conversation (id, status, created_at, updated_at, closed_at)
            SELECT md5('h' || n)::uuid, 'CLOSED', now() - interval '1 day', now() - interval '1 day',

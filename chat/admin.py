@@ -5,7 +5,7 @@ read-only (the webhook, the reply engine and the sweep own their state)."""
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 from chat.services import conversation_close
 from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError
@@ -60,8 +60,8 @@ class MessageAdmin(ReadOnlyAdmin):
     search_fields = ["id", "conversation__id"]
 
 
-@admin.register(PendingMessage)
-class PendingMessageAdmin(ReadOnlyAdmin):
+@admin.register(ParkedMessage)
+class ParkedMessageAdmin(ReadOnlyAdmin):
     """Parked messages are evidence of out-of-order delivery: read-only, the sweep owns their state."""
 
     list_display = ["id", "conversation_id", "state", "received_at", "resolved_at"]

@@ -103,7 +103,7 @@ class Message(models.Model):
         return f"{self.type} {self.id}"
 
 
-class PendingMessage(models.Model):
+class ParkedMessage(models.Model):
     """A NEW_MESSAGE whose conversation did not exist when it arrived (ORPHAN_TTL, see chat.parking)."""
 
     class State(models.TextChoices):
@@ -122,13 +122,13 @@ class PendingMessage(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["conversation_id"], condition=Q(state="PARKED"), name="pending_parked_conv_idx"),
-            models.Index(fields=["received_at"], condition=Q(state="PARKED"), name="pending_parked_age_idx"),
-            models.Index(fields=["resolved_at"], condition=~Q(state="PARKED"), name="pending_resolved_idx"),
+            models.Index(fields=["conversation_id"], condition=Q(state="PARKED"), name="parked_conversation_idx"),
+            models.Index(fields=["received_at"], condition=Q(state="PARKED"), name="parked_age_idx"),
+            models.Index(fields=["resolved_at"], condition=~Q(state="PARKED"), name="parked_resolved_idx"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(state__in=["PARKED", "ATTACHED", "EXPIRED"]), name="pending_state_valid"
+                condition=Q(state__in=["PARKED", "ATTACHED", "EXPIRED"]), name="parked_state_valid"
             ),
         ]
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from chat import queries
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 from core.clock import ClockTimestamp
 from core.errors import ApplicationError
 
@@ -36,7 +36,7 @@ def orphan_ttl() -> timedelta:
 
 
 def conversation_created_in_time() -> Exists:
-    """The attach rule, as a filter on PendingMessage: its conversation exists and was created within
+    """The attach rule, as a filter on ParkedMessage: its conversation exists and was created within
     ORPHAN_TTL of the message's arrival."""
     return Exists(
         Conversation.objects.filter(
@@ -48,11 +48,11 @@ def conversation_created_in_time() -> Exists:
 def parked_message_park(*, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime) -> None:
     """Store a NEW_MESSAGE as PARKED. Raises IntegrityError when the id is parked already (the caller classifies
     it, see parked_message_redelivery)."""
-    PendingMessage.objects.create(id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at)
+    ParkedMessage.objects.create(id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at)
     logger.info("message parked", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
 
 
-def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.UUID, content: str) -> None:
+def parked_message_redelivery(parked: ParkedMessage, *, conversation_id: uuid.UUID, content: str) -> None:
     """A NEW_MESSAGE whose id is parked: fine when it is the same message still within ORPHAN_TTL (a redelivery;
     the message keeps waiting or was attached). Raises message_id_conflict for other data, buffer_expired when
     the TTL has passed, whether or not a sweep has marked it EXPIRED yet."""
@@ -61,9 +61,9 @@ def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.U
             "message_id_conflict",
             f"Message id {parked.id} is already used in another conversation or with other content.",
         )
-    expired = parked.state == PendingMessage.State.EXPIRED or (
-        parked.state == PendingMessage.State.PARKED
-        and PendingMessage.objects.filter(id=parked.id, received_at__lt=ClockTimestamp() - orphan_ttl()).exists()
+    expired = parked.state == ParkedMessage.State.EXPIRED or (
+        parked.state == ParkedMessage.State.PARKED
+        and ParkedMessage.objects.filter(id=parked.id, received_at__lt=ClockTimestamp() - orphan_ttl()).exists()
     )
     if expired:
         raise ApplicationError(
@@ -76,8 +76,8 @@ def parked_message_redelivery(parked: PendingMessage, *, conversation_id: uuid.U
 def parked_messages_adopt(conversation: Conversation) -> list[Message]:
     """Move the messages parked for a conversation just created into it (its creation decides the TTL)."""
     with transaction.atomic():
-        parked = PendingMessage.objects.select_for_update().filter(
-            conversation_created_in_time(), conversation_id=conversation.id, state=PendingMessage.State.PARKED
+        parked = ParkedMessage.objects.select_for_update().filter(
+            conversation_created_in_time(), conversation_id=conversation.id, state=ParkedMessage.State.PARKED
         )
         return _attach(list(parked))
 
@@ -87,18 +87,18 @@ def parked_messages_attach() -> int:
     of a message parked while its conversation was being created (neither transaction saw the other). Each
     keeps its own arrival time, so its group window counts from when it arrived. Returns how many."""
     with transaction.atomic():
-        parked = PendingMessage.objects.filter(conversation_created_in_time(), state=PendingMessage.State.PARKED)
+        parked = ParkedMessage.objects.filter(conversation_created_in_time(), state=ParkedMessage.State.PARKED)
         return len(_attach(list(parked.select_for_update(skip_locked=True))))
 
 
 def parked_messages_expire() -> int:
     """Mark EXPIRED the parked messages whose conversation did not arrive within ORPHAN_TTL (plus the grace)."""
     return (
-        PendingMessage.objects.filter(
-            state=PendingMessage.State.PARKED, received_at__lt=ClockTimestamp() - orphan_ttl() - EXPIRY_GRACE
+        ParkedMessage.objects.filter(
+            state=ParkedMessage.State.PARKED, received_at__lt=ClockTimestamp() - orphan_ttl() - EXPIRY_GRACE
         )
         .exclude(conversation_created_in_time())
-        .update(state=PendingMessage.State.EXPIRED, resolved_at=ClockTimestamp())
+        .update(state=ParkedMessage.State.EXPIRED, resolved_at=ClockTimestamp())
     )
 
 
@@ -106,12 +106,12 @@ def parked_messages_purge() -> int:
     """Delete attached and expired parked messages older than PARKED_RETENTION_DAYS; returns the count."""
     cutoff = ClockTimestamp() - timedelta(days=settings.PARKED_RETENTION_DAYS)
     deleted, _ = (
-        PendingMessage.objects.exclude(state=PendingMessage.State.PARKED).filter(resolved_at__lt=cutoff).delete()
+        ParkedMessage.objects.exclude(state=ParkedMessage.State.PARKED).filter(resolved_at__lt=cutoff).delete()
     )
     return deleted
 
 
-def _attach(rows: list[PendingMessage]) -> list[Message]:
+def _attach(rows: list[ParkedMessage]) -> list[Message]:
     """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
 
     Runs inside the caller's transaction. Like a NEW_MESSAGE, it holds FOR SHARE on the conversations, so a
@@ -135,8 +135,8 @@ def _attach(rows: list[PendingMessage]) -> list[Message]:
         ],
         ignore_conflicts=True,
     )
-    PendingMessage.objects.filter(id__in=[row.id for row in rows]).update(
-        state=PendingMessage.State.ATTACHED, resolved_at=ClockTimestamp()
+    ParkedMessage.objects.filter(id__in=[row.id for row in rows]).update(
+        state=ParkedMessage.State.ATTACHED, resolved_at=ClockTimestamp()
     )
     for row in rows:
         logger.info(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from chat.models import MESSAGE_ORDER, Conversation, Message, PendingMessage
+from chat.models import MESSAGE_ORDER, Conversation, Message, ParkedMessage
 
 OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
 
@@ -26,10 +26,10 @@ def conversation_insert(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
         SELECT %s, %s, %s, arrival, arrival FROM clock_timestamp() AS arrival
         ON CONFLICT (id) DO NOTHING
         RETURNING *, EXISTS (
-            SELECT 1 FROM chat_pendingmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
+            SELECT 1 FROM chat_parkedmessage p WHERE p.conversation_id = chat_conversation.id AND p.state = %s
         ) AS has_parked
         """,
-        [conversation_id, OPEN, event_at, PendingMessage.State.PARKED],
+        [conversation_id, OPEN, event_at, ParkedMessage.State.PARKED],
     )
     return next(iter(rows), None)
 
@@ -83,7 +83,7 @@ def message_insert_if_open(
             INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
             SELECT %s, conversation.id, %s, %s, %s, clock_timestamp(), true
             FROM conversation
-            WHERE NOT EXISTS (SELECT 1 FROM chat_pendingmessage p WHERE p.id = %s AND p.state <> %s)
+            WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %s AND p.state <> %s)
             ON CONFLICT (id) DO NOTHING
             RETURNING id
             """,
@@ -95,7 +95,7 @@ def message_insert_if_open(
                 content,
                 event_at,
                 message_id,
-                PendingMessage.State.ATTACHED,
+                ParkedMessage.State.ATTACHED,
             ],
         )
         return cursor.fetchone() is not None

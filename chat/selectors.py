@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from chat import queries
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 
 
 @dataclass(frozen=True)
@@ -86,4 +86,4 @@ def messages_pending_count() -> int:
 
 def parked_messages_count() -> int:
     """Messages parked, waiting for their conversation to be created."""
-    return PendingMessage.objects.filter(state=PendingMessage.State.PARKED).count()
+    return ParkedMessage.objects.filter(state=ParkedMessage.State.PARKED).count()

@@ -18,7 +18,7 @@ from http import HTTPStatus
 from django.db import IntegrityError, transaction
 
 from chat import queries
-from chat.models import Conversation, Message, PendingMessage, message_order_key
+from chat.models import Conversation, Message, ParkedMessage, message_order_key
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
 from chat.selectors import ConversationDetail, conversation_detail
 from core.errors import ApplicationError
@@ -125,7 +125,7 @@ def _message_not_stored(
                 "message_id_conflict",
                 f"Message id {message_id} is already used in another conversation or with other content.",
             )
-        parked = PendingMessage.objects.filter(id=message_id).exclude(state=PendingMessage.State.ATTACHED).first()
+        parked = ParkedMessage.objects.filter(id=message_id).exclude(state=ParkedMessage.State.ATTACHED).first()
         if parked is not None:
             parked_message_redelivery(parked, conversation_id=conversation_id, content=content)
             return duplicate

@@ -1,6 +1,6 @@
 """The asynchronous engine: the sweep (attach, expire, wake the replies) and the wake-ups of reply batches.
 
-Messages wait in PostgreSQL (Message.pending, PendingMessage); nothing is enqueued by a webhook, so webhooks keep
+Messages wait in PostgreSQL (Message.pending, ParkedMessage); nothing is enqueued by a webhook, so webhooks keep
 working while Redis is down. A reply job carries nothing but where to start: it asks PostgreSQL what is due and
 answers a batch (scheduler.replies). Jobs are wake-ups, so a lost, duplicated or late one costs nothing: the rows
 still say what waits, and the next job or sweep takes them.
@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from chat.models import PendingMessage
+from chat.models import ParkedMessage
 from chat.parking import parked_messages_attach, parked_messages_expire
 from core import metrics
 from core.clock import ClockTimestamp
@@ -88,7 +88,7 @@ def sweep_run(*, wake: Wake, wake_delivery: DeliveryWake) -> SweepResult:
     a delivery job when a delivery is due, beat the heart. Idle, with reply delivery off, it is three statements."""
     started = time.perf_counter()
     attached = expired = 0
-    if PendingMessage.objects.filter(state=PendingMessage.State.PARKED).exists():
+    if ParkedMessage.objects.filter(state=ParkedMessage.State.PARKED).exists():
         attached = parked_messages_attach()
         expired = parked_messages_expire()
     wake_at = replies_wake_next(wake=wake, due_now=True)

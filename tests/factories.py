@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import factory
 
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 
 EXAMPLE_TIME = datetime(2025, 6, 4, 14, 20, tzinfo=UTC)
 
@@ -28,9 +28,9 @@ class MessageFactory(factory.django.DjangoModelFactory):
     pending = True
 
 
-class PendingMessageFactory(factory.django.DjangoModelFactory):
+class ParkedMessageFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = PendingMessage
+        model = ParkedMessage
 
     id = factory.LazyFunction(uuid.uuid4)
     conversation_id = factory.LazyFunction(uuid.uuid4)

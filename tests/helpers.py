@@ -13,7 +13,7 @@ import requests
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
-from chat.models import Message, PendingMessage
+from chat.models import Message, ParkedMessage
 
 
 def event(event_type: str, data, timestamp: str = "2025-06-04T14:20:00Z") -> dict:
@@ -32,7 +32,7 @@ def close_conversation(conversation_id) -> dict:
     return event("CLOSE_CONVERSATION", {"id": str(conversation_id)})
 
 
-def age_rows(model: type[Message] | type[PendingMessage], ids, seconds: float) -> None:
+def age_rows(model: type[Message] | type[ParkedMessage], ids, seconds: float) -> None:
     """Move arrival times back in time, as if the rows had arrived `seconds` earlier."""
     with connection.cursor() as cursor:
         cursor.execute(

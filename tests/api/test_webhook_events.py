@@ -8,9 +8,9 @@ from http import HTTPStatus
 import pytest
 from django.db import connection, transaction
 
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 from chat.services import message_receive
-from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, ParkedMessageFactory
 from tests.helpers import age_rows, close_conversation, new_conversation, new_message, wait_until
 
 pytestmark = pytest.mark.django_db
@@ -70,8 +70,8 @@ def test_new_message_for_unknown_conversation_is_parked(webhook):
 
     assert response.status_code == HTTPStatus.ACCEPTED
     assert response.json()["outcome"] == "parked"
-    parked = PendingMessage.objects.get(id=message_id)
-    assert (parked.conversation_id, parked.state) == (conversation_id, PendingMessage.State.PARKED)
+    parked = ParkedMessage.objects.get(id=message_id)
+    assert (parked.conversation_id, parked.state) == (conversation_id, ParkedMessage.State.PARKED)
     assert not Message.objects.filter(id=message_id).exists()
 
 
@@ -114,7 +114,7 @@ def test_redelivery_of_parked_message_is_200(webhook):
     response = webhook.post(new_message(message_id, conversation_id, "cedo"))
 
     assert response.status_code == HTTPStatus.OK
-    assert PendingMessage.objects.count() == 1
+    assert ParkedMessage.objects.count() == 1
 
 
 def test_message_id_reused_with_other_content_is_400(webhook):
@@ -146,11 +146,11 @@ def test_message_id_used_by_stored_message_cannot_be_parked(webhook):
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json()["code"] == "message_id_conflict"
-    assert PendingMessage.objects.count() == 0
+    assert ParkedMessage.objects.count() == 0
 
 
 def test_message_id_parked_elsewhere_cannot_be_stored(webhook):
-    parked = PendingMessageFactory()
+    parked = ParkedMessageFactory()
     conversation = ConversationFactory()
 
     response = webhook.post(new_message(parked.id, conversation.id, parked.content))
@@ -161,7 +161,7 @@ def test_message_id_parked_elsewhere_cannot_be_stored(webhook):
 
 
 def test_expired_id_redelivered_after_its_conversation_arrived_is_buffer_expired(webhook):
-    parked = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
+    parked = ParkedMessageFactory(state=ParkedMessage.State.EXPIRED)
     ConversationFactory(id=parked.conversation_id)
 
     response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
@@ -172,7 +172,7 @@ def test_expired_id_redelivered_after_its_conversation_arrived_is_buffer_expired
 
 
 def test_parked_id_redelivered_with_other_content_is_400(webhook):
-    parked = PendingMessageFactory(content="a")
+    parked = ParkedMessageFactory(content="a")
 
     response = webhook.post(new_message(parked.id, parked.conversation_id, "b"))
 
@@ -181,7 +181,7 @@ def test_parked_id_redelivered_with_other_content_is_400(webhook):
 
 
 def test_redelivery_of_expired_parked_message_is_buffer_expired(webhook):
-    parked = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
+    parked = ParkedMessageFactory(state=ParkedMessage.State.EXPIRED)
 
     response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
 
@@ -190,8 +190,8 @@ def test_redelivery_of_expired_parked_message_is_buffer_expired(webhook):
 
 
 def test_redelivery_of_parked_message_past_ttl_is_buffer_expired_before_the_sweep_marks_it(webhook, settings):
-    parked = PendingMessageFactory()
-    age_rows(PendingMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 0.5)
+    parked = ParkedMessageFactory()
+    age_rows(ParkedMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 0.5)
 
     response = webhook.post(new_message(parked.id, parked.conversation_id, parked.content))
 
@@ -204,20 +204,20 @@ def test_parked_message_is_attached_when_conversation_arrives_within_ttl(webhook
     early, late = uuid.uuid4(), uuid.uuid4()
     webhook.post(new_message(early, conversation_id, "primeira"))
     webhook.post(new_message(late, conversation_id, "segunda"))
-    age_rows(PendingMessage, [early], settings.ORPHAN_TTL_SECONDS - 0.5)
+    age_rows(ParkedMessage, [early], settings.ORPHAN_TTL_SECONDS - 0.5)
 
     response = webhook.post(new_conversation(conversation_id))
 
     assert response.status_code == HTTPStatus.CREATED
     assert [m["id"] for m in response.json()["messages"]] == [str(early), str(late)]
     assert all(m["pending"] for m in response.json()["messages"])
-    assert set(PendingMessage.objects.values_list("state", flat=True)) == {PendingMessage.State.ATTACHED}
+    assert set(ParkedMessage.objects.values_list("state", flat=True)) == {ParkedMessage.State.ATTACHED}
 
 
 def test_attached_message_keeps_its_own_arrival_time(webhook):
     conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
     webhook.post(new_message(message_id, conversation_id))
-    parked_at = PendingMessage.objects.get(id=message_id).received_at
+    parked_at = ParkedMessage.objects.get(id=message_id).received_at
 
     webhook.post(new_conversation(conversation_id))
 
@@ -227,14 +227,14 @@ def test_attached_message_keeps_its_own_arrival_time(webhook):
 def test_parked_message_older_than_ttl_is_not_attached(webhook, settings):
     conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
     webhook.post(new_message(message_id, conversation_id))
-    age_rows(PendingMessage, [message_id], settings.ORPHAN_TTL_SECONDS + 0.1)
+    age_rows(ParkedMessage, [message_id], settings.ORPHAN_TTL_SECONDS + 0.1)
 
     response = webhook.post(new_conversation(conversation_id))
 
     assert response.status_code == HTTPStatus.CREATED
     assert response.json()["messages"] == []
     assert not Message.objects.filter(id=message_id).exists()
-    assert PendingMessage.objects.get(id=message_id).state == PendingMessage.State.PARKED
+    assert ParkedMessage.objects.get(id=message_id).state == ParkedMessage.State.PARKED
 
 
 def test_close_conversation_closes_it(webhook):

@@ -6,7 +6,7 @@ from http import HTTPStatus
 
 import pytest
 
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 from tests.factories import ConversationFactory
 from tests.helpers import event, new_message
 
@@ -31,7 +31,7 @@ def assert_error(response, code: str, field: str | None = None) -> dict:
 def _nothing_is_stored():
     yield
     assert Message.objects.count() == 0
-    assert PendingMessage.objects.count() == 0
+    assert ParkedMessage.objects.count() == 0
 
 
 @pytest.mark.parametrize(

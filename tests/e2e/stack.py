@@ -134,7 +134,7 @@ class Stack:
         """No message waits for a reply or for its conversation."""
         return self.sql(
             """SELECT (SELECT count(*) FROM chat_message WHERE pending)
-                      + (SELECT count(*) FROM chat_pendingmessage WHERE state = 'PARKED')"""
+                      + (SELECT count(*) FROM chat_parkedmessage WHERE state = 'PARKED')"""
         ) == [(0,)]
 
     def sweeps_pass(self, count: int = 3, timeout: float = 30) -> None:

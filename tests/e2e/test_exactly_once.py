@@ -69,7 +69,7 @@ def test_parallel_redeliveries_of_a_parked_message_park_it_once(stack):
         )
 
     assert statuses == {HTTPStatus.ACCEPTED: 1, HTTPStatus.OK: 11}
-    assert stack.sql("SELECT count(*) FROM chat_pendingmessage WHERE id = %s", (str(message_id),)) == [(1,)]
+    assert stack.sql("SELECT count(*) FROM chat_parkedmessage WHERE id = %s", (str(message_id),)) == [(1,)]
 
 
 def test_200_conversations_with_3_workers_and_2_beats_get_each_reply_exactly_once(stack):
@@ -114,7 +114,7 @@ def test_200_conversations_with_3_workers_and_2_beats_get_each_reply_exactly_onc
         missing = {str(m) for m in message_ids} - {m["id"] for m in inbound}
         for message_id in missing:
             [(state, waited)] = stack.sql(
-                "SELECT p.state, c.created_at - p.received_at FROM chat_pendingmessage p"
+                "SELECT p.state, c.created_at - p.received_at FROM chat_parkedmessage p"
                 " JOIN chat_conversation c ON c.id = p.conversation_id WHERE p.id = %s",
                 (message_id,),
             )

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from chat.models import Conversation, Message
 from delivery.models import ReceiverCircuit
-from tests.factories import ConversationFactory, MessageFactory, PendingMessageFactory
+from tests.factories import ConversationFactory, MessageFactory, ParkedMessageFactory
 from tests.helpers import age_rows, replies_answer_due
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def samples(settings, admin_user):
     message = MessageFactory()
     age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
     replies_answer_due(message.conversation_id)
-    PendingMessageFactory()
+    ParkedMessageFactory()
     ReceiverCircuit.objects.get_or_create(id=1)
     call_command("setup_periodic_tasks")
     Token.objects.create(user=admin_user)
@@ -85,7 +85,7 @@ def test_every_admin_page_opens_and_saves_without_a_server_error(admin_client, s
         # Editable pages save what they showed; read-only ones refuse a POST. Neither may fail.
         assert response.status_code in (HTTPStatus.FOUND, HTTPStatus.FORBIDDEN), (url, response.status_code)
         (saved if response.status_code == HTTPStatus.FOUND else refused).append(model["model"]._meta.label)
-    owned = {"chat.Conversation", "chat.Message", "chat.PendingMessage", "delivery.ReplyDelivery"}
+    owned = {"chat.Conversation", "chat.Message", "chat.ParkedMessage", "delivery.ReplyDelivery"}
     assert owned | {"delivery.ReceiverCircuit"} <= set(refused)
     assert "django_celery_beat.PeriodicTask" in saved  # ops tune the sweep's interval here
 

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from chat.models import Message
 from realmate.metrics_api import ProcessFilesCollector
-from tests.factories import MessageFactory, PendingMessageFactory
+from tests.factories import MessageFactory, ParkedMessageFactory
 from tests.helpers import age_rows, metric_samples, new_conversation, new_message, replies_answer_due
 
 pytestmark = pytest.mark.django_db
@@ -68,7 +68,7 @@ def test_a_reply_counts_its_reason_lag_and_size(api, settings, django_capture_on
 
 def test_pending_and_parked_gauges_are_read_from_the_database(api):
     MessageFactory.create_batch(3)
-    PendingMessageFactory.create_batch(2)
+    ParkedMessageFactory.create_batch(2)
 
     samples = scrape(api)
 

@@ -4,12 +4,12 @@ from datetime import timedelta
 
 import pytest
 
-from chat.models import Conversation, Message, PendingMessage
+from chat.models import Conversation, Message, ParkedMessage
 from chat.parking import parked_messages_purge
 from scheduler.models import ReplyWakeup, SweepHeartbeat
 from scheduler.queries import database_now
 from scheduler.services import WAKE_GRANULARITY, replies_wake, sweep_run
-from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, PendingMessageFactory
+from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, ParkedMessageFactory
 from tests.helpers import Woken, age_rows
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +142,7 @@ def test_an_idle_sweep_is_three_statements(woken, django_assert_num_queries):
 
 def test_sweep_attaches_a_parked_message_whose_conversation_now_exists(woken):
     """The race: the message was parked while its conversation was being created, so create missed it."""
-    parked = PendingMessageFactory()
+    parked = ParkedMessageFactory()
     ConversationFactory(id=parked.conversation_id)
 
     result = sweep(woken)
@@ -154,29 +154,29 @@ def test_sweep_attaches_a_parked_message_whose_conversation_now_exists(woken):
         True,
         parked.received_at,
     )
-    assert PendingMessage.objects.get(id=parked.id).state == PendingMessage.State.ATTACHED
+    assert ParkedMessage.objects.get(id=parked.id).state == ParkedMessage.State.ATTACHED
 
 
 def test_sweep_does_not_attach_to_a_conversation_created_after_the_ttl(settings, woken):
-    parked = PendingMessageFactory()
-    age_rows(PendingMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 2)
+    parked = ParkedMessageFactory()
+    age_rows(ParkedMessage, [parked.id], settings.ORPHAN_TTL_SECONDS + 2)
     ConversationFactory(id=parked.conversation_id)
 
     result = sweep(woken)
 
     assert (result.attached, result.expired) == (0, 1)
     assert not Message.objects.filter(id=parked.id).exists()
-    assert PendingMessage.objects.get(id=parked.id).state == PendingMessage.State.EXPIRED
+    assert ParkedMessage.objects.get(id=parked.id).state == ParkedMessage.State.EXPIRED
 
 
 def test_sweep_expires_parked_messages_past_the_ttl_and_grace(settings, woken):
-    stale, fresh = PendingMessageFactory(), PendingMessageFactory()
-    age_rows(PendingMessage, [stale.id], settings.ORPHAN_TTL_SECONDS + 1.5)
+    stale, fresh = ParkedMessageFactory(), ParkedMessageFactory()
+    age_rows(ParkedMessage, [stale.id], settings.ORPHAN_TTL_SECONDS + 1.5)
 
     assert sweep(woken).expired == 1
 
-    states = dict(PendingMessage.objects.values_list("id", "state"))
-    assert states == {stale.id: PendingMessage.State.EXPIRED, fresh.id: PendingMessage.State.PARKED}
+    states = dict(ParkedMessage.objects.values_list("id", "state"))
+    assert states == {stale.id: ParkedMessage.State.EXPIRED, fresh.id: ParkedMessage.State.PARKED}
 
 
 def test_sweep_records_its_heartbeat(woken):
@@ -188,13 +188,13 @@ def test_sweep_records_its_heartbeat(woken):
 
 
 def test_purge_deletes_old_resolved_parked_messages_only(settings):
-    old_expired = PendingMessageFactory(state=PendingMessage.State.EXPIRED, resolved_at=EXAMPLE_TIME)
-    old_attached = PendingMessageFactory(state=PendingMessage.State.ATTACHED, resolved_at=EXAMPLE_TIME)
-    recent = PendingMessageFactory(state=PendingMessage.State.EXPIRED)
-    PendingMessage.objects.filter(id=recent.id).update(resolved_at=recent.received_at)
-    parked = PendingMessageFactory()
+    old_expired = ParkedMessageFactory(state=ParkedMessage.State.EXPIRED, resolved_at=EXAMPLE_TIME)
+    old_attached = ParkedMessageFactory(state=ParkedMessage.State.ATTACHED, resolved_at=EXAMPLE_TIME)
+    recent = ParkedMessageFactory(state=ParkedMessage.State.EXPIRED)
+    ParkedMessage.objects.filter(id=recent.id).update(resolved_at=recent.received_at)
+    parked = ParkedMessageFactory()
 
     assert parked_messages_purge() == 2
 
-    assert set(PendingMessage.objects.values_list("id", flat=True)) == {recent.id, parked.id}
-    assert not PendingMessage.objects.filter(id__in=[old_expired.id, old_attached.id]).exists()
+    assert set(ParkedMessage.objects.values_list("id", flat=True)) == {recent.id, parked.id}
+    assert not ParkedMessage.objects.filter(id__in=[old_expired.id, old_attached.id]).exists()
