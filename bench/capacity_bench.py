@@ -238,7 +238,7 @@ def drain(groups: int, processes: int, root: Path, python: Path, batch_size: int
     from tests.e2e.stack import Stack
     from tests.helpers import wait_until
 
-    env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "INFO", "CELERY_LOG_LEVEL": "INFO"}
+    env = {"CELERY_CONCURRENCY": str(processes), "LOG_LEVEL": "INFO"}
     if batch_size:
         env["REPLY_BATCH_SIZE"] = str(batch_size)
     stack = Stack("capacity", env=env, workers=0, beats=0, root=root, python=python)

@@ -101,7 +101,6 @@ def measure(args: argparse.Namespace, root: Path, python: Path, deliver: bool) -
             "SWEEP_INTERVAL_SECONDS": "1",
             "CELERY_CONCURRENCY": str(args.worker_concurrency),
             "LOG_LEVEL": "INFO",
-            "CELERY_LOG_LEVEL": "INFO",
             **({"REPLY_WEBHOOK_URL": receiver.url} if receiver else {}),
         },
         deliverers=1 if receiver else 0,

@@ -63,7 +63,7 @@ esac
 
 case "$role" in
   web)
-    python manage.py wait_for_db --timeout "${DB_WAIT_SECONDS:-60}"
+    python manage.py wait_for_db --timeout 60
     # migrate runs the system checks: their warnings (e.g. an unset WEBHOOK_SECRET) show once per start here.
     python manage.py migrate --noinput
     # The image collects its static files when it is built; the local run collects them here.
@@ -76,41 +76,41 @@ case "$role" in
       --workers "${WEB_CONCURRENCY:-2}" \
       --worker-class "${GUNICORN_WORKER_CLASS:-sync}" \
       --threads "${GUNICORN_THREADS:-1}" \
-      --timeout "${GUNICORN_TIMEOUT:-30}" \
+      --timeout 30 \
       --graceful-timeout 10 \
       --keep-alive 5 \
       --no-control-socket \
       "$@"
     ;;
   worker)
-    python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    python manage.py wait_for_db --migrated --timeout 60
     # Every queue the settings declare (CELERY_TASK_QUEUES), sweeps first, except the delivery role's.
     export LIVENESS_ROLE=worker  # the liveness file its healthcheck reads (bin/healthcheck worker)
     supervise python -m celery -A realmate worker \
-      --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --loglevel "${LOG_LEVEL:-INFO}" \
       --concurrency "${CELERY_CONCURRENCY:-$(cores_up_to_4)}" \
-      --hostname "${CELERY_HOSTNAME:-worker@%h}" \
+      --hostname "worker@%h" \
       --exclude-queues delivery \
       --without-gossip --without-mingle \
       "$@"
     ;;
   delivery)
-    python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    python manage.py wait_for_db --migrated --timeout 60
     # Each process runs one batch at a time with REPLY_WEBHOOK_CONCURRENCY POSTs in flight: one per core is enough.
     export LIVENESS_ROLE=delivery
     supervise python -m celery -A realmate worker \
-      --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --loglevel "${LOG_LEVEL:-INFO}" \
       --concurrency "${DELIVERY_CONCURRENCY:-$(cores_up_to_4)}" \
-      --hostname "${DELIVERY_HOSTNAME:-delivery@%h}" \
+      --hostname "delivery@%h" \
       --queues delivery \
       --without-gossip --without-mingle \
       "$@"
     ;;
   beat)
-    python manage.py wait_for_db --migrated --timeout "${DB_WAIT_SECONDS:-60}"
+    python manage.py wait_for_db --migrated --timeout 60
     # The scheduler is CELERY_BEAT_SCHEDULER: django-celery-beat's DatabaseScheduler; its logging, scheduler/beat.py.
     supervise python -m celery -A realmate beat \
-      --loglevel "${CELERY_LOG_LEVEL:-INFO}" \
+      --loglevel "${LOG_LEVEL:-INFO}" \
       --pidfile= \
       "$@"
     ;;

@@ -30,12 +30,12 @@ def reply_webhook_check(app_configs, **kwargs) -> list:
                 id="delivery.E002",
             )
         )
-    for name in ("REPLY_DELIVERY_BATCH", "REPLY_WEBHOOK_CONCURRENCY", "REPLY_CIRCUIT_FAILURES"):
+    for name in ("REPLY_DELIVERY_BATCH", "REPLY_WEBHOOK_CONCURRENCY"):
         if getattr(settings, name) < 1:
             problems.append(
                 Error(
                     f"{name} must be at least 1.",
-                    hint="With 0 no reply would ever be sent (or the circuit would open on every answer).",
+                    hint="With 0 no reply would ever be sent.",
                     id="delivery.E003",
                 )
             )

@@ -10,21 +10,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("web", "worker", "delivery", "beat")
-# Read by the image or the local run only, never passed by compose (the image sets its own values).
-NOT_FOR_COMPOSE = {
-    "STATIC_ROOT",
-    "COLLECTSTATIC_ON_START",
-    "SECRET_KEY_FILE",
-    # Set by the image; listed in compose and set nowhere, they would reach the containers unset (then manage.py
-    # and celery would load the local settings, and every process would count its metrics alone).
-    "DJANGO_SETTINGS_MODULE",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "HEALTH_FILE_DIR",
-    "PORT",
-    "BIND",
-    "HTTP_PORT",
-    "POSTGRES_PASSWORD",
-}
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +19,6 @@ def compose() -> dict:
 
 def env_example_variables() -> set[str]:
     return set(re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
-
-
-def compose_variables(service: dict) -> set[str]:
-    return {entry.split("=", 1)[0] for entry in service["environment"]}
 
 
 def test_compose_has_the_seven_services(compose):
@@ -64,31 +45,6 @@ def test_app_services_run_their_role_and_its_healthcheck(compose, role):
     }
     assert service["restart"] == "unless-stopped"
     assert "appdata:/var/lib/realmate" in service["volumes"]
-
-
-@pytest.mark.parametrize("role", ROLES)
-def test_compose_needs_no_env_file_and_passes_every_setting_from_dotenv(compose, role):
-    """No env_file (its optional form needs Compose 2.24): `environment` entries take their values from .env."""
-    service = compose["services"][role]
-    assert "env_file" not in service
-    assert compose_variables(service) == env_example_variables() - NOT_FOR_COMPOSE
-
-
-def test_only_the_urls_and_allowed_hosts_have_compose_defaults_and_dotenv_overrides_them(compose):
-    with_values = [entry for entry in compose["services"]["web"]["environment"] if "=" in entry]
-    assert with_values == [
-        "DATABASE_URL=${DATABASE_URL:-postgres://postgres:postgres@db:5432/realmate}",
-        "CELERY_BROKER_URL=${CELERY_BROKER_URL:-redis://redis:6379/0}",
-        "ALLOWED_HOSTS=${ALLOWED_HOSTS:-localhost,127.0.0.1}",
-        "BEHIND_PROXY=true",
-    ]
-
-
-def test_compose_file_has_no_syntax_newer_than_compose_v2_0(compose):
-    text = (ROOT / "docker-compose.yml").read_text()
-    assert "required:" not in text  # env_file's {path, required} form: Compose >= 2.24
-    assert "start_interval" not in text  # Compose >= 2.20 and Docker Engine >= 25
-    assert "name" not in compose  # the top-level project name
 
 
 def test_only_the_proxy_publishes_a_port_and_it_is_configurable(compose):
@@ -119,7 +75,8 @@ def test_procfile_runs_the_same_entrypoint_roles_as_compose():
     assert procfile == {role: f"bin/entrypoint.sh {role}" for role in ROLES}
 
 
-def test_every_variable_the_settings_read_is_in_env_example():
+def variables_read() -> set[str]:
+    """The variables the settings, the entrypoint, the healthcheck and the compose file read."""
     read = set()
     settings = [path for path in (ROOT / "realmate" / "settings").glob("*.py") if path.name != "test.py"]
     for path in [
@@ -127,9 +84,19 @@ def test_every_variable_the_settings_read_is_in_env_example():
         ROOT / "bin" / "entrypoint.sh",
         ROOT / "bin" / "healthcheck",
         ROOT / "core" / "liveness.py",
+        ROOT / "docker-compose.yml",
+        ROOT / "manage.py",
     ]:
         text = path.read_text()
         read |= set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
-        read |= set(re.findall(r"""environ\.get\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
+        read |= set(re.findall(r"""environ\.(?:get|setdefault)\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
         read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", text))
-    assert read - env_example_variables() == set()
+    return read
+
+
+def test_every_variable_read_is_in_env_example():
+    assert variables_read() - env_example_variables() == set()
+
+
+def test_every_variable_in_env_example_is_read():
+    assert env_example_variables() - variables_read() == set()

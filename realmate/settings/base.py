@@ -82,7 +82,7 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
 DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5))
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
 # If a worker dies mid-query, PostgreSQL notices within a second and releases the job's row locks, instead of
 # holding them until the query ends; its messages are still pending, and the next reply job takes them.
 DATABASES["default"]["OPTIONS"].setdefault("options", "-c client_connection_check_interval=1000")
@@ -156,8 +156,8 @@ MAX_GROUP_WAIT_SECONDS = env.float("MAX_GROUP_WAIT_SECONDS", default=60.0)
 MAX_GROUP_MESSAGES = env.int("MAX_GROUP_MESSAGES", default=50)
 # Parked messages that were attached or expired are purged after this many days.
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
-# /healthz reports the sweeper unhealthy when the last sweep is older than this.
-SWEEP_STALE_SECONDS = env.float("SWEEP_STALE_SECONDS", default=5.0)
+# /healthz reports the sweeper unhealthy when the last sweep is older than this: five sweeps missed, 5 s at least.
+SWEEP_STALE_SECONDS = max(5.0, 5 * SWEEP_INTERVAL_SECONDS)
 
 # A conversation's detail (and the webhook's answers) carries at most this many messages, the newest, with a
 # cursor to the older ones: an ordinary conversation fits whole, a runaway one does not fill a response.
@@ -187,7 +187,7 @@ REPLY_DELIVERY_BACKOFF_MAX_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_MAX_SECONDS
 REPLY_DELIVERY_MAX_SECONDS = env.float("REPLY_DELIVERY_MAX_SECONDS", default=24 * 3600.0)
 # The receiver's circuit breaker (delivery.circuit): this many receiver failures in a row (timeouts, connection
 # errors, 408, 429, 5xx) open it; while open, one probe every REPLY_CIRCUIT_PROBE_SECONDS and nothing else.
-REPLY_CIRCUIT_FAILURES = env.int("REPLY_CIRCUIT_FAILURES", default=5)
+REPLY_CIRCUIT_FAILURES = 5
 REPLY_CIRCUIT_PROBE_SECONDS = env.float("REPLY_CIRCUIT_PROBE_SECONDS", default=5.0)
 
 # --- Celery

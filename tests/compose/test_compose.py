@@ -189,6 +189,9 @@ def test_readme_command_runs_the_service_through_restarts_an_outage_and_down_up(
 
     # The image's processes run as a user of their own, not root.
     assert compose.run("exec", "-T", "web", "id", "-u").stdout.strip() not in ("", "0")
+    # Every setting in .env reaches every role, without compose naming it.
+    for role in ("web", "worker", "delivery", "beat"):
+        assert "REPLY_DELIVERY_MAX_SECONDS=86400" in compose.run("exec", "-T", role, "env").stdout.splitlines(), role
 
     first, first_ids, statuses = compose.burst()
     assert statuses == [HTTPStatus.CREATED, HTTPStatus.ACCEPTED, HTTPStatus.ACCEPTED]

@@ -181,7 +181,6 @@ class Stack:
             "CELERY_CONCURRENCY": "2",
             "DELIVERY_CONCURRENCY": "2",
             "LOG_LEVEL": "WARNING",
-            "CELERY_LOG_LEVEL": "WARNING",
             **self.extra_env,
             **overrides,
         }
@@ -191,14 +190,12 @@ class Stack:
     ) -> subprocess.Popen:
         """Start `role` through the entrypoint; `args` go on to gunicorn or celery, `env` overrides the stack's."""
         name = name or role
-        extra = {
-            "worker": {"CELERY_HOSTNAME": f"{name}-{self.name}@%h"},
-            "delivery": {"DELIVERY_HOSTNAME": f"{name}-{self.name}@%h"},
-        }.get(role, {})
+        if role in ("worker", "delivery"):
+            args = ("--hostname", f"{name}-{self.name}@%h", *args)  # stacks share a host: a node name per stack
         process = subprocess.Popen(
             [str(self.root / "bin" / "entrypoint.sh"), role, *args],
             cwd=self.root,
-            env=self.env(**extra, **env),
+            env=self.env(**env),
             stdout=(self.workdir / f"{name}.log").open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stopping it stops gunicorn's and celery's children

@@ -36,7 +36,6 @@ def local_run(tmp_path):
         "BIND": f"127.0.0.1:{port}",
         "STATIC_ROOT": str(tmp_path / "static"),
         "LOG_LEVEL": "WARNING",
-        "CELERY_LOG_LEVEL": "WARNING",
         "SKIP_FRONTEND_BUILD": "1",
     }
     process = subprocess.Popen(
