@@ -127,9 +127,7 @@ class ParkedMessage(models.Model):
             models.Index(fields=["resolved_at"], condition=~Q(state="PARKED"), name="parked_resolved_idx"),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=["PARKED", "ATTACHED", "EXPIRED"]), name="parked_state_valid"
-            ),
+            models.CheckConstraint(condition=Q(state__in=["PARKED", "ATTACHED", "EXPIRED"]), name="parked_state_valid"),
         ]
 
     def __str__(self) -> str:

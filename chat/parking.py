@@ -105,9 +105,7 @@ def parked_messages_expire() -> int:
 def parked_messages_purge() -> int:
     """Delete attached and expired parked messages older than PARKED_RETENTION_DAYS; returns the count."""
     cutoff = ClockTimestamp() - timedelta(days=settings.PARKED_RETENTION_DAYS)
-    deleted, _ = (
-        ParkedMessage.objects.exclude(state=ParkedMessage.State.PARKED).filter(resolved_at__lt=cutoff).delete()
-    )
+    deleted, _ = ParkedMessage.objects.exclude(state=ParkedMessage.State.PARKED).filter(resolved_at__lt=cutoff).delete()
     return deleted
 
 
