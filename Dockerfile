@@ -39,9 +39,11 @@ RUN pip install --require-hashes -r requirements.txt
 COPY --chown=root:root manage.py gunicorn.conf.py ./
 COPY --chown=root:root bin bin
 COPY --chown=root:root realmate realmate
+COPY --chown=root:root core core
 COPY --chown=root:root chat chat
 COPY --chown=root:root scheduler scheduler
 COPY --chown=root:root delivery delivery
+COPY --chown=root:root api api
 COPY --chown=root:root --from=frontend /frontend/dist frontend/dist
 
 # A throwaway key: production settings refuse to load without a real one, and collectstatic never uses it. No

@@ -27,8 +27,8 @@ def stack():
 
 def without_lost_acks(log: str) -> str:
     """The log without Celery's CRITICAL "Couldn't ack" records: a job that finished as the connection dropped
-    (acks_late) cannot be acknowledged. Its work is committed, and run again it finds nothing to do (decision
-    22); any other CRITICAL is a crash."""
+    (acks_late) cannot be acknowledged. Its work is committed, and run again it finds nothing to do; any other
+    CRITICAL is a crash."""
 
     def lost_ack(line: str) -> bool:
         if not line.startswith("{"):
