@@ -84,6 +84,14 @@ def messages_pending_count() -> int:
     return Message.objects.filter(pending=True).count()
 
 
-def parked_messages_count() -> int:
+def parked_messages() -> QuerySet[ParkedMessage]:
     """Messages parked, waiting for their conversation to be created."""
-    return ParkedMessage.objects.filter(state=ParkedMessage.State.PARKED).count()
+    return ParkedMessage.objects.filter(state=ParkedMessage.State.PARKED)
+
+
+def parked_messages_count() -> int:
+    return parked_messages().count()
+
+
+def parked_messages_exist() -> bool:
+    return parked_messages().exists()

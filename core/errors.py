@@ -1,7 +1,8 @@
-"""The one domain error of the chat app, and the mapping of every API error to a stable JSON body.
+"""The one error a service raises when it refuses a request (ApplicationError), and the mapping of every API
+error to a stable JSON body (DRF's EXCEPTION_HANDLER).
 
 Every 4xx/5xx body is `{"code": <stable_snake_case>, "detail": <sentence>, "errors": {field: [...]}}`,
-`errors` only for field problems. The codes are listed in docs/architecture.md and the OpenAPI schema.
+`errors` only for field problems. The codes are listed in docs/contract.md and the OpenAPI schema.
 """
 
 from http import HTTPStatus

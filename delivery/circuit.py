@@ -1,7 +1,7 @@
 """The circuit breaker in front of the receiver, its state one row in PostgreSQL (ReceiverCircuit), shared by every
 delivery process.
 
-Closed, batches go out. REPLY_CIRCUIT_FAILURES receiver failures in a row (timeouts, connection errors, 408, 429,
+Closed, batches go out. CIRCUIT_FAILURES receiver failures in a row (timeouts, connection errors, 408, 429,
 5xx) open it: then a single probe, one due reply, goes out every REPLY_CIRCUIT_PROBE_SECONDS and nothing else does,
 so an outage costs the receiver a probe every few seconds instead of every waiting reply on its own backoff. The
 first probe that gets any other answer closes it, and the backlog, still due, goes out at full speed. Other 4xx
@@ -19,6 +19,9 @@ from core import metrics
 
 logger = logging.getLogger(__name__)
 
+# Receiver failures in a row that open the circuit; also the POSTs a batch starts with (all a dead receiver gets).
+CIRCUIT_FAILURES = 5
+
 
 class Admission(enum.Enum):
     BATCH = "batch"  # closed: send a batch
@@ -35,7 +38,7 @@ class Pass:
 
 def circuit_opens(failures: int) -> bool:
     """The rule: this many receiver failures in a row open the circuit (or keep it open)."""
-    return failures >= settings.REPLY_CIRCUIT_FAILURES
+    return failures >= CIRCUIT_FAILURES
 
 
 def circuit_pass() -> Pass:
@@ -104,7 +107,7 @@ def circuit_record(*, answered: bool, failures_since: int, error: str) -> None:
 
 class FailureRun:
     """Receiver failures in a row, counted as a batch's answers arrive: the batch starts no more POSTs once the run,
-    with the one it started from, reaches REPLY_CIRCUIT_FAILURES (its caller then opens the circuit)."""
+    with the one it started from, reaches CIRCUIT_FAILURES (its caller then opens the circuit)."""
 
     def __init__(self, before: int) -> None:
         self.run = before

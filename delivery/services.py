@@ -32,7 +32,7 @@ from core.clock import ClockTimestamp
 from core.jobs import enqueue_safely
 from core.serializer_fields import UTCDateTimeField
 from core.signing import signature_for
-from delivery import client
+from delivery import circuit, client
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
@@ -135,7 +135,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         [_post(reply) for reply in claimed],
         concurrency=settings.REPLY_WEBHOOK_CONCURRENCY,
         # No more at first than the failures that open the circuit: all a dead receiver gets from a batch.
-        opening=settings.REPLY_CIRCUIT_FAILURES,
+        opening=circuit.CIRCUIT_FAILURES,
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
         send_for=send_window(),
         keep_sending=run.keep_sending,

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from delivery.selectors import circuit_opened
-from scheduler.selectors import sweep_last
+from scheduler.selectors import sweep_last, sweep_stale_seconds
 
 
 def database_check() -> dict[str, Any]:
@@ -48,15 +48,15 @@ def sweep_backlog(client: redis.Redis) -> int | None:
 def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[str, Any]:
     if not database_ok:
         return {"ok": False, "error": "unknown: the database is unreachable"}
-    last = sweep_last()
+    last, stale = sweep_last(), sweep_stale_seconds()
     if last is None:
         check: dict[str, Any] = {"ok": False, "error": "no sweep has completed yet", "last_sweep_at": None}
     else:
         last_sweep_at, age = last
-        check = {"ok": age < settings.SWEEP_STALE_SECONDS, "last_sweep_at": datetime.isoformat(last_sweep_at)}
+        check = {"ok": age < stale, "last_sweep_at": datetime.isoformat(last_sweep_at)}
         check["age_seconds"] = round(age, 3)
         if not check["ok"]:
-            check["error"] = f"last sweep {age:.1f} s ago (limit {settings.SWEEP_STALE_SECONDS:g} s)"
+            check["error"] = f"last sweep {age:.1f} s ago (limit {stale:g} s)"
     if not check["ok"] and (waiting := backlog()):
         # Beat sends sweeps but nothing takes them: e.g. every worker was started with --queues leaving it out.
         check["error"] += f"; {waiting} sweep jobs wait in the {settings.SWEEP_QUEUE!r} queue: no worker consumes it"

@@ -83,7 +83,7 @@ class MetricsApi(APIView):
 
     @extend_schema(exclude=True)
     def get(self, request: Request) -> HttpResponse:
-        database = CollectorRegistry(auto_describe=True)
+        database = CollectorRegistry(auto_describe=False)  # so registering does not run the queries a first time
         database.register(DatabaseCollector())
         if own_directory := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             processes = CollectorRegistry()

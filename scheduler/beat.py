@@ -1,18 +1,17 @@
-"""Celery beat's logging and liveness, through Celery's own extension points: beat itself is django-celery-beat's
-DatabaseScheduler as it ships (the schedule is rows that ops edit in the admin).
+"""Celery beat's logging, through Celery's own extension points; beat's scheduler is scheduler.schedulers (it
+imports models, which the logging configuration, read before the apps are ready, must not).
 
 Beat sends a sweep every second. Its INFO line per send is below the level the settings give the `celery.beat`
 logger (LOGGING). During a broker outage, its error and traceback per failed send become one warning when the
-outage starts (BrokerOutageFilter, on that logger) and one line when a send succeeds again; every successful send
-touches beat's liveness file (bin/healthcheck), so a beat that cannot reach the broker, or is stuck, goes stale.
+outage starts (BrokerOutageFilter, on that logger: Celery logs a failed send at ERROR, which that logger always
+passes on) and one line when a send succeeds again (after_task_publish). BrokerOutage is also what keeps beat's
+liveness file from being touched while the broker is away.
 """
 
 import logging
 
 from celery.signals import after_task_publish, beat_init
 from kombu.exceptions import OperationalError
-
-from core.liveness import liveness_touch
 
 logger = logging.getLogger(__name__)
 
@@ -46,17 +45,13 @@ class BrokerOutageFilter(logging.Filter):
             return False
         BrokerOutage.down = True
         record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
-        record.msg, record.args = (
-            "the broker is unreachable: due tasks are not sent until it is back (retried every tick)",
-            (),
-        )
+        record.msg, record.args = OUTAGE_WARNING, ()
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         record.error = str(exc)
         return True
 
 
 def beat_task_sent(**kwargs) -> None:
-    liveness_touch("beat")
     if BrokerOutage.down:
         BrokerOutage.down = False
         logger.info("the broker is reachable again: due tasks are sent")
@@ -64,5 +59,5 @@ def beat_task_sent(**kwargs) -> None:
 
 @beat_init.connect
 def beat_signals_connect(**kwargs) -> None:
-    """In the beat process only: other processes publish jobs too, and must not touch beat's liveness file."""
+    """In the beat process only: other processes publish jobs too."""
     after_task_publish.connect(beat_task_sent, weak=False)

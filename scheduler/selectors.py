@@ -2,10 +2,15 @@
 
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import F
+from django_celery_beat.models import PeriodicTask
 
 from core.clock import ClockTimestamp
 from scheduler.models import SweepHeartbeat
+
+# The sweep's periodic task (setup_periodic_tasks creates it; ops may change its interval in the admin).
+SWEEP_TASK_NAME = "Sweep: parked messages, reply and delivery wake-ups"
 
 
 def sweep_last() -> tuple[datetime, float] | None:
@@ -16,3 +21,12 @@ def sweep_last() -> tuple[datetime, float] | None:
         .first()
     )
     return None if row is None else (row[0], row[1].total_seconds())
+
+
+def sweep_stale_seconds() -> float:
+    """How old the last sweep may be before the sweeper counts as failing: five of the intervals in force (the
+    admin's, else SWEEP_INTERVAL_SECONDS), 5 s at least."""
+    sweep = PeriodicTask.objects.filter(name=SWEEP_TASK_NAME, interval__isnull=False).select_related("interval")
+    task = sweep.first()
+    interval = settings.SWEEP_INTERVAL_SECONDS if task is None else task.interval.schedule.run_every.total_seconds()
+    return max(5.0, 5 * interval)

@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from chat.models import ParkedMessage
 from chat.parking import parked_messages_attach, parked_messages_expire
+from chat.selectors import parked_messages_exist
 from core import metrics
 from core.clock import ClockTimestamp
 from core.jobs import enqueue_safely
@@ -88,7 +88,7 @@ def sweep_run(*, wake: Wake, wake_delivery: DeliveryWake) -> SweepResult:
     a delivery job when a delivery is due, beat the heart. Idle, with reply delivery off, it is three statements."""
     started = time.perf_counter()
     attached = expired = 0
-    if ParkedMessage.objects.filter(state=ParkedMessage.State.PARKED).exists():
+    if parked_messages_exist():
         attached = parked_messages_attach()
         expired = parked_messages_expire()
     wake_at = replies_wake_next(wake=wake, due_now=True)

@@ -12,12 +12,32 @@ RENAMED_INDEXES = [
 ]
 
 
+def permissions_rename(apps, schema_editor, old="pendingmessage", new="parkedmessage", label="parked message"):
+    """Staff granted the old model's permissions keep them under the new name (Django would add new ones and
+    leave the old ones on the renamed content type)."""
+    Permission = apps.get_model("auth", "Permission")
+    for permission in Permission.objects.filter(content_type__app_label="chat", codename__endswith=f"_{old}"):
+        action = permission.codename.removesuffix(f"_{old}")
+        permission.codename = f"{action}_{new}"
+        permission.name = f"Can {action} {label}"
+        permission.save(update_fields=["codename", "name"])
+
+
+def permissions_restore(apps, schema_editor):
+    permissions_rename(apps, schema_editor, old="parkedmessage", new="pendingmessage", label="pending message")
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("chat", "0005_conversation_reply_lease_retired"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
     ]
 
     operations = [
+        # Renaming takes the table's strongest lock, which webhooks queue behind: give up rather than stall them
+        # behind a long transaction (migrate fails; run it again).
+        migrations.RunSQL("SET LOCAL lock_timeout = '5s'", migrations.RunSQL.noop),
         migrations.RenameModel("PendingMessage", "ParkedMessage"),
         *[migrations.RenameIndex("parkedmessage", new_name=new, old_name=old) for old, new in RENAMED_INDEXES],
         migrations.SeparateDatabaseAndState(
@@ -46,4 +66,5 @@ class Migration(migrations.Migration):
             "CREATE VIEW chat_pendingmessage AS SELECT * FROM chat_parkedmessage",
             "DROP VIEW chat_pendingmessage",
         ),
+        migrations.RunPython(permissions_rename, permissions_restore),
     ]

@@ -156,8 +156,6 @@ MAX_GROUP_WAIT_SECONDS = env.float("MAX_GROUP_WAIT_SECONDS", default=60.0)
 MAX_GROUP_MESSAGES = env.int("MAX_GROUP_MESSAGES", default=50)
 # Parked messages that were attached or expired are purged after this many days.
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
-# /healthz reports the sweeper unhealthy when the last sweep is older than this: five sweeps missed, 5 s at least.
-SWEEP_STALE_SECONDS = max(5.0, 5 * SWEEP_INTERVAL_SECONDS)
 
 # A conversation's detail (and the webhook's answers) carries at most this many messages, the newest, with a
 # cursor to the older ones: an ordinary conversation fits whole, a runaway one does not fill a response.
@@ -185,9 +183,7 @@ REPLY_DELIVERY_BACKOFF_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_SECONDS", defau
 REPLY_DELIVERY_BACKOFF_MAX_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_MAX_SECONDS", default=300)
 # No retry starts later than this after the reply was written: the delivery is then `failed`.
 REPLY_DELIVERY_MAX_SECONDS = env.float("REPLY_DELIVERY_MAX_SECONDS", default=24 * 3600.0)
-# The receiver's circuit breaker (delivery.circuit): this many receiver failures in a row (timeouts, connection
-# errors, 408, 429, 5xx) open it; while open, one probe every REPLY_CIRCUIT_PROBE_SECONDS and nothing else.
-REPLY_CIRCUIT_FAILURES = 5
+# While the receiver's circuit breaker is open (delivery.circuit), one probe every this many seconds, nothing else.
 REPLY_CIRCUIT_PROBE_SECONDS = env.float("REPLY_CIRCUIT_PROBE_SECONDS", default=5.0)
 
 # --- Celery
@@ -218,8 +214,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Beat must wake at least once per sweep interval, or a 1 s schedule would drift to beat's default 5 s.
 CELERY_BEAT_MAX_LOOP_INTERVAL = min(1.0, SWEEP_INTERVAL_SECONDS)
-# The schedule is rows that ops edit in the admin (django-celery-beat); scheduler/beat.py shapes beat's logging.
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The schedule is rows that ops edit in the admin (django-celery-beat); scheduler/schedulers.py adds beat's liveness
+# file, scheduler/beat.py shapes its logging.
+CELERY_BEAT_SCHEDULER = "scheduler.schedulers:DatabaseScheduler"
 # Sweeps have a queue of their own, declared first, so a burst of reply jobs never delays them. Declared here,
 # not on the worker's command line: a worker started the standard way (`celery -A realmate worker`, no --queues)
 # consumes every declared queue. realmate.worker warns at start when a worker does not consume the sweep queue.

@@ -19,7 +19,15 @@ def test_the_previous_release_parks_messages_through_the_old_table_name():
             " VALUES (%s, %s, 'oi', clock_timestamp(), 'PARKED')",
             [message_id, conversation_id],
         )
+        # The previous release's sweep locks what it attaches, then marks it; its purge deletes.
+        cursor.execute(
+            "SELECT id FROM chat_pendingmessage WHERE state = 'PARKED' AND conversation_id = %s FOR UPDATE SKIP LOCKED",
+            [conversation_id],
+        )
+        assert cursor.fetchall() == [(message_id,)]
         cursor.execute("UPDATE chat_pendingmessage SET state = 'ATTACHED' WHERE id = %s", [message_id])
+        parked = ParkedMessage.objects.get(id=message_id)
+        assert (parked.conversation_id, parked.state) == (conversation_id, ParkedMessage.State.ATTACHED)
+        cursor.execute("DELETE FROM chat_pendingmessage WHERE id = %s", [message_id])
 
-    parked = ParkedMessage.objects.get(id=message_id)
-    assert (parked.conversation_id, parked.state) == (conversation_id, ParkedMessage.State.ATTACHED)
+    assert not ParkedMessage.objects.filter(id=message_id).exists()

@@ -17,6 +17,7 @@ from django.db import connection
 from django.utils import timezone
 
 from chat.models import Message
+from delivery import circuit
 from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import ReceiverCircuit, ReplyDelivery
@@ -40,13 +41,13 @@ def receiver():
 
 
 @pytest.fixture
-def delivery_on(settings, receiver):
+def delivery_on(settings, receiver, monkeypatch):
     settings.REPLY_WEBHOOK_URL = receiver.url
     settings.REPLY_WEBHOOK_SECRET = SECRET
     settings.REPLY_WEBHOOK_TIMEOUT_SECONDS = 1.0
     settings.REPLY_DELIVERY_BACKOFF_SECONDS = 1
     settings.REPLY_DELIVERY_BACKOFF_MAX_SECONDS = 4
-    settings.REPLY_CIRCUIT_FAILURES = 3
+    monkeypatch.setattr(circuit, "CIRCUIT_FAILURES", 3)
     settings.REPLY_CIRCUIT_PROBE_SECONDS = 1.0
     return settings
 
@@ -378,7 +379,7 @@ def test_failures_in_a_row_open_the_circuit_and_stop_the_batch(
 
     result = send()
 
-    # Sixteen may be in flight (REPLY_WEBHOOK_CONCURRENCY), but a batch opens with three (REPLY_CIRCUIT_FAILURES),
+    # Sixteen may be in flight (REPLY_WEBHOOK_CONCURRENCY), but a batch opens with three (CIRCUIT_FAILURES),
     # each failure takes a slot away, and after three it starts no more POSTs. The two left keep their attempt.
     assert dict(result.outcomes) == {"retry": 3, "unsent": 2}
     assert len(receiver.received) == 3
@@ -466,7 +467,7 @@ def test_a_batch_widens_to_its_concurrency_as_posts_are_delivered(
 
     assert send().outcomes["delivered"] == 20
 
-    # Three at first (REPLY_CIRCUIT_FAILURES), one more for each answer, up to six.
+    # Three at first (CIRCUIT_FAILURES), one more for each answer, up to six.
     assert receiver.most_in_flight == 6
     starts = sorted(request.at for request in receiver.received)
     assert starts[3] - starts[0] >= 0.2  # the fourth waited for a first answer

@@ -4,10 +4,13 @@ from http import HTTPStatus
 
 import pytest
 import redis
+from django.core.management import call_command
 from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from delivery.models import ReceiverCircuit
 from scheduler.models import SweepHeartbeat
+from scheduler.selectors import SWEEP_TASK_NAME, sweep_stale_seconds
 from tests.e2e.stack import free_port
 from tests.helpers import unreachable_database
 
@@ -37,13 +40,26 @@ def test_healthy_when_database_redis_and_sweeper_are_fine(api, fresh_sweep, path
 
 
 def test_stale_sweeper_is_503(api, settings):
-    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=sweep_stale_seconds() + 1))
 
     response = api.get("/healthz")
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["failing"] == ["sweeper"]
     assert "last sweep" in response.json()["checks"]["sweeper"]["error"]
+
+
+def test_a_sweep_interval_lengthened_in_the_admin_lengthens_what_counts_as_stale(api):
+    call_command("setup_periodic_tasks")
+    PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).update(
+        interval=IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    )
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=60))
+
+    response = api.get("/healthz")
+
+    assert sweep_stale_seconds() == 150
+    assert response.json()["checks"]["sweeper"]["ok"], response.json()
 
 
 def test_no_sweep_yet_is_503(api):
@@ -73,7 +89,7 @@ def test_unreachable_database_is_503(api):
 
 def test_stale_sweeper_names_a_sweep_queue_nobody_consumes(api, settings):
     settings.SWEEP_QUEUE = f"sweep-test-{uuid.uuid4().hex}"
-    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=sweep_stale_seconds() + 1))
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.rpush(settings.SWEEP_QUEUE, "job-1", "job-2", "job-3")
     try:
@@ -89,7 +105,7 @@ def test_stale_sweeper_names_a_sweep_queue_nobody_consumes(api, settings):
 
 def test_stale_sweeper_with_an_empty_sweep_queue_does_not_blame_the_queue(api, settings):
     settings.SWEEP_QUEUE = f"sweep-test-{uuid.uuid4().hex}"
-    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=settings.SWEEP_STALE_SECONDS + 1))
+    SweepHeartbeat.objects.create(last_sweep_at=timezone.now() - timedelta(seconds=sweep_stale_seconds() + 1))
 
     error = api.get("/healthz").json()["checks"]["sweeper"]["error"]
 

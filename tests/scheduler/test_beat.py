@@ -14,8 +14,10 @@ from celery.signals import after_task_publish, beat_init
 from django.conf import settings
 
 from core.liveness import liveness_age
+from realmate.celery import app as celery_app
 from realmate.settings import base
 from scheduler.beat import OUTAGE_WARNING, BrokerOutage, beat_task_sent
+from scheduler.schedulers import DatabaseScheduler
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def test_an_outage_logs_one_warning_and_its_end_one_line(beat_process, caplog):
     with caplog.at_level(logging.INFO):
         for _ in range(3):
             down.apply_entry(down_entry)
-        assert liveness_age("beat") is None
+        assert BrokerOutage.down
         up.apply_entry(up_entry)
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
 
@@ -61,10 +63,24 @@ def test_an_outage_logs_one_warning_and_its_end_one_line(beat_process, caplog):
         ("WARNING", OUTAGE_WARNING, None),
         ("INFO", "the broker is reachable again: due tasks are sent", None),
     ]
+    assert not BrokerOutage.down
+
+
+@pytest.mark.django_db(transaction=True)  # the scheduler closes old connections, as beat does
+def test_beat_is_alive_after_each_tick_unless_the_broker_is_unreachable(beat_process):
+    scheduler = DatabaseScheduler(app=celery_app, lazy=True)
+    BrokerOutage.down = True
+    scheduler.tick()
+    assert liveness_age("beat") is None
+
+    BrokerOutage.down = False
+    scheduler.tick()
     assert liveness_age("beat") < 5
 
 
-def test_other_errors_pass_as_celery_logged_them(beat_process, caplog):
+@pytest.mark.parametrize("during_an_outage", [False, True])
+def test_other_errors_pass_as_celery_logged_them(beat_process, caplog, during_an_outage):
+    BrokerOutage.down = during_an_outage
     with caplog.at_level(logging.INFO):
         try:
             raise ValueError("not the broker")

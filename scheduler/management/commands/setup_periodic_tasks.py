@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-SWEEP_TASK_NAME = "Sweep: parked messages, reply and delivery wake-ups"
+from scheduler.selectors import SWEEP_TASK_NAME
+
 # Its name before reply jobs became wake-ups: a task still named so is renamed, keeping what ops set on it.
 SWEEP_TASK_FORMER_NAME = "Sweep: attach, expire and dispatch reply groups"
 PURGE_TASK_NAME = "Purge old parked messages"
