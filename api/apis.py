@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.access import StaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
     CloseConversationDataSerializer,
@@ -36,7 +37,6 @@ from chat import selectors, services
 from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
 from core import metrics
-from core.access import StaffSession, is_staff_session
 from core.errors import ApplicationError
 from core.signing import signature_for
 from delivery.selectors import replies_deliveries_load

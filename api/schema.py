@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 
+from api.errors import ERROR_CODES
 from api.serializers import (
     CloseConversationEventSerializer,
     ConversationDetailSerializer,
@@ -10,7 +11,6 @@ from api.serializers import (
     NewConversationEventSerializer,
     NewMessageEventSerializer,
 )
-from core.errors import ERROR_CODES
 
 ERROR_CODES_MARKDOWN = "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
 

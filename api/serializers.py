@@ -6,8 +6,8 @@ Serializers check shape only; the services enforce the rules.
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.errors import ERROR_CODES
 from chat.models import Conversation, Message
-from core.errors import ERROR_CODES
 from core.serializer_fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
 from delivery.serializers import DeliverySerializer
 

@@ -1,45 +1,12 @@
-"""The one error a service raises when it refuses a request (ApplicationError), and the mapping of every API
-error to a stable JSON body (DRF's EXCEPTION_HANDLER).
+"""The one error a service raises when it refuses a request, and the shape every error body has.
 
 Every 4xx/5xx body is `{"code": <stable_snake_case>, "detail": <sentence>, "errors": {field: [...]}}`,
-`errors` only for field problems. The codes are listed in docs/contract.md and the OpenAPI schema.
+`errors` only for field problems. The codes are listed in api.errors.ERROR_CODES, docs/contract.md and the
+OpenAPI schema.
 """
 
 from http import HTTPStatus
 from typing import Any
-
-from django.db import InterfaceError, OperationalError
-from django.http import Http404
-from rest_framework import exceptions
-from rest_framework.response import Response
-
-# Every `code` an error body can carry, with what it means. The OpenAPI schema and docs list them from here.
-ERROR_CODES: dict[str, str] = {
-    "invalid_json": "400: the body is not valid UTF-8 JSON (or nests deeper than the parser goes).",
-    "bad_request": "400: the request could not be understood (a Host not in ALLOWED_HOSTS, for one).",
-    "invalid_payload": "400: the JSON does not have the event's shape; `errors` names each field.",
-    "unknown_event_type": "400: `type` is not NEW_CONVERSATION, NEW_MESSAGE or CLOSE_CONVERSATION.",
-    "conversation_exists": "400: NEW_CONVERSATION with an id that already exists.",
-    "conversation_not_found": "400: CLOSE_CONVERSATION for a conversation that does not exist.",
-    "conversation_already_closed": "400: CLOSE_CONVERSATION for a conversation already CLOSED.",
-    "conversation_closed": "400: NEW_MESSAGE for a CLOSED conversation.",
-    "message_id_conflict": "400: NEW_MESSAGE whose id is used in another conversation or with other content.",
-    "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
-    "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
-    "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
-    "not_authenticated": "401: API_AUTH_REQUIRED is on and the request carries no valid token or session.",
-    "permission_denied": "403: the request is not allowed (a session that is not staff's, a cross-origin "
-    "webhook from a browser).",
-    "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",
-    "method_not_allowed": "405: the method is not allowed on this path.",
-    "not_acceptable": "406: the Accept header asks for a format other than JSON.",
-    "try_again": "409: NEW_MESSAGE raced with concurrent changes three times; send it again.",
-    "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
-    "unsupported_media_type": "415: the body's Content-Type is not JSON (endpoints other than the webhook).",
-    "throttled": "429: too many requests.",
-    "error": "4xx/5xx: any other error the API framework raises.",
-    "database_unavailable": "503: PostgreSQL is unreachable; nothing was written, retry later.",
-}
 
 
 class ApplicationError(Exception):
@@ -64,57 +31,3 @@ def error_body(code: str, detail: str, errors: dict[str, list[str]] | None = Non
     if errors:
         body["errors"] = errors
     return body
-
-
-def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
-    """DRF's nested error dict as `{"data.id": ["..."]}`: one level, dotted paths."""
-    if isinstance(errors, dict):
-        flat: dict[str, list[str]] = {}
-        for key, value in errors.items():
-            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    if isinstance(errors, list) and errors and all(isinstance(item, str) for item in errors):
-        return {prefix or "non_field_errors": [str(item) for item in errors]}
-    if isinstance(errors, list):
-        flat = {}
-        for index, value in enumerate(errors):
-            flat.update(flatten_errors(value, f"{prefix}.{index}" if prefix else str(index)))
-        return flat
-    return {prefix or "non_field_errors": [str(errors)]}
-
-
-# DRF exceptions that reach the handler, with the code each one gets.
-_DRF_CODES: dict[type[exceptions.APIException], str] = {
-    exceptions.ParseError: "invalid_json",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.NotFound: "not_found",
-    exceptions.Throttled: "throttled",
-    exceptions.AuthenticationFailed: "not_authenticated",
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.PermissionDenied: "permission_denied",
-}
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's EXCEPTION_HANDLER: every error leaves as the stable JSON body; unknown ones stay 500s."""
-    if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.detail, exc.errors), status=exc.status)
-    if isinstance(exc, OperationalError | InterfaceError):
-        # The sender retries on 503; the transaction was rolled back, so nothing is half-written.
-        return Response(
-            error_body("database_unavailable", "The database is unreachable; retry later."),
-            status=HTTPStatus.SERVICE_UNAVAILABLE,
-        )
-    if isinstance(exc, Http404):
-        return Response(error_body("not_found", "Not found."), status=HTTPStatus.NOT_FOUND)
-    if isinstance(exc, exceptions.ValidationError):
-        return Response(
-            error_body("invalid_payload", "The payload is invalid.", flatten_errors(exc.detail)),
-            status=HTTPStatus.BAD_REQUEST,
-        )
-    if isinstance(exc, exceptions.APIException):
-        code = _DRF_CODES.get(type(exc), "error")
-        return Response(error_body(code, str(exc.detail)), status=exc.status_code)
-    return None

@@ -1,4 +1,4 @@
-"""GET /metrics: the Prometheus text format, behind the same switch as the read API (core.access.ReadAccess:
+"""GET /metrics: the Prometheus text format, behind the same switch as the read API (api.access.ReadAccess:
 open unless API_AUTH_REQUIRED; then a token, e.g. Prometheus' `authorization: {type: Token, credentials: ...}`).
 
 Counters and histograms come from every process's files. bin/entrypoint.sh gives each host (each container) a

@@ -100,3 +100,11 @@ def test_every_variable_read_is_in_env_example():
 
 def test_every_variable_in_env_example_is_read():
     assert env_example_variables() - variables_read() == set()
+
+
+def test_what_the_image_sets_stays_commented_out_in_env_example():
+    """Compose passes .env whole, so a line copied from env.example uncommented would override the image's value
+    in every container (and BIND would stop web listening where the proxy looks)."""
+    image_owned = {"SECRET_KEY_FILE", "STATIC_ROOT", "COLLECTSTATIC_ON_START", "PROMETHEUS_MULTIPROC_DIR", "BIND"}
+    active = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / "env.example").read_text(), re.MULTILINE))
+    assert active & image_owned == set()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ERROR_CODES
+from api.errors import ERROR_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 

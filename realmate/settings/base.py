@@ -113,7 +113,7 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-# Reads are open unless API_AUTH_REQUIRED (core/access.py); the webhook's guard is its HMAC signature.
+# Reads are open unless API_AUTH_REQUIRED (api/access.py); the webhook's guard is its HMAC signature.
 API_AUTH_REQUIRED = env.bool("API_AUTH_REQUIRED", default=False)
 REST_FRAMEWORK = {
     # A token for API clients, the session for the UI (a staff member logged in through /admin/login/).
@@ -121,10 +121,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["core.access.ReadAccess"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.access.ReadAccess"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 

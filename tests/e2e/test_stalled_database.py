@@ -68,11 +68,13 @@ def proxy():
     proxy.close()
 
 
-@pytest.fixture(scope="module")
-def stack(proxy):
-    # Threaded workers, as `make run` starts them: the deadline must hold outside gunicorn's main thread too.
-    env = {**SHORT_WINDOWS, "GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": "4"}
-    stack = Stack("stalled", env=env, workers=1, beats=1)
+# Both worker classes the project ships: sync (the image's) and threaded (`make run`'s), where queries run outside
+# gunicorn's main thread.
+@pytest.fixture(scope="module", params=[("sync", "1"), ("gthread", "4")], ids=["sync", "gthread"])
+def stack(proxy, request):
+    worker_class, threads = request.param
+    env = {**SHORT_WINDOWS, "GUNICORN_WORKER_CLASS": worker_class, "GUNICORN_THREADS": threads}
+    stack = Stack(f"stalled-{worker_class}", env=env, workers=1, beats=1)
     # Every process of the stack reaches PostgreSQL through the proxy; the test's own queries go direct.
     stack.extra_env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{proxy.port}/{stack.db_name}"
     yield from started(stack)

@@ -5,7 +5,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
-from core.errors import ERROR_CODES
+from api.errors import ERROR_CODES
 
 
 def test_schema_generation_is_valid_and_warning_free(tmp_path):

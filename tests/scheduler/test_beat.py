@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 from celery import Celery
-from celery.beat import ScheduleEntry, Scheduler
+from celery.beat import ScheduleEntry
 from celery.signals import after_task_publish, beat_init
 from django.conf import settings
 
@@ -38,12 +38,13 @@ def beat_process(monkeypatch, tmp_path):
     logging.config.dictConfig(settings.LOGGING)
 
 
-def sender(broker_url: str, queue: str) -> tuple[Scheduler, ScheduleEntry]:
+def sender(broker_url: str, queue: str) -> tuple[DatabaseScheduler, ScheduleEntry]:
+    """Beat's own scheduler class on an app of its own, and an entry to send to `queue`."""
     app = Celery("beat-test", broker=broker_url, set_as_current=False)
     app.conf.broker_transport_options = {"socket_connect_timeout": 1}
     entry = ScheduleEntry(name="sweep", task="scheduler.sweep", schedule=timedelta(seconds=1), app=app)
     entry.options = {"queue": queue}
-    return Scheduler(app, lazy=True), entry
+    return DatabaseScheduler(app=app, lazy=True), entry
 
 
 def test_an_outage_logs_one_warning_and_its_end_one_line(beat_process, caplog):
