@@ -1,4 +1,4 @@
-"""HTTP views of the chat app: validate with a serializer, call one service, render the result."""
+"""HTTP views of the API: validate with a serializer, call one service, render the result."""
 
 import json
 import time

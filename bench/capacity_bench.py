@@ -45,6 +45,11 @@ P99_LIMIT_MS = 250
 STAMP = "2025-06-04T14:20:00Z"
 
 
+def comma_separated_ints(text: str) -> list[int]:
+    """An option's value such as `250,1000`."""
+    return [int(part) for part in text.split(",") if part]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--part", choices=["webhook", "workers", "drain-webhook", "soak", "all"], default="all")
@@ -55,7 +60,7 @@ def main() -> None:
     parser.add_argument("--against", metavar="GIT_REF", help="workers part: also run this commit's code")
     parser.add_argument(
         "--batch-sizes",
-        type=lambda text: [int(size) for size in text.split(",") if size],
+        type=comma_separated_ints,
         default=[],
         help="workers part: also drain with 2 processes at each of these REPLY_BATCH_SIZE values (e.g. 100,250,1000)",
     )

@@ -32,7 +32,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.shutdown import sigterm_exits  # noqa: E402 (after the path is set)
+from bench.capacity_bench import comma_separated_ints  # noqa: E402 (after the path is set)
+from bench.shutdown import sigterm_exits  # noqa: E402
 
 SECRET = "bench-reply-secret"
 
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--outage-seconds", type=float, default=60)
     parser.add_argument(
         "--batch-sizes",
-        type=lambda text: [int(size) for size in text.split(",") if size],
+        type=comma_separated_ints,
         default=[],
         help="throughput part: also deliver at each of these REPLY_DELIVERY_BATCH values (e.g. 100,1000)",
     )
@@ -66,6 +67,7 @@ class ReceiverProcess:
     """bench/receiver.py in a process of its own."""
 
     def __init__(self) -> None:
+        # Not tests.e2e.stack.free_port: client_bench.py starts this receiver without Django, which that module needs.
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

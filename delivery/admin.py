@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
 from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.selectors import circuit_opened
 from delivery.services import deliveries_retry
 from delivery.tasks import deliveries_send_enqueue
 
@@ -17,12 +18,12 @@ class ReplyDeliveryAdmin(ReadOnlyAdmin):
     actions = ["retry_delivery"]
 
     def changelist_view(self, request, extra_context=None):
-        circuit = ReceiverCircuit.objects.filter(opened_at__isnull=False).first()
-        if circuit is not None:
+        if (opened := circuit_opened()) is not None:
+            opened_at, last_error = opened
             self.message_user(
                 request,
-                f"The receiver's circuit is open since {circuit.opened_at:%Y-%m-%d %H:%M:%S} UTC"
-                f" ({circuit.last_error}): deliveries wait, one probe every few seconds.",
+                f"The receiver's circuit is open since {opened_at:%Y-%m-%d %H:%M:%S} UTC"
+                f" ({last_error}): deliveries wait, one probe every few seconds.",
                 messages.WARNING,
             )
         return super().changelist_view(request, extra_context)

@@ -126,7 +126,7 @@ async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: f
     try:
         return await _post_answer(session, url, post, timeout)
     except Exception as exc:  # a malformed answer aiohttp does not wrap: the receiver's trouble, retried
-        return ReceiverAnswer(False, True, _printable(f"{type(exc).__name__}: {exc}"))
+        return ReceiverAnswer(False, True, _exception_error(exc))
 
 
 async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:
@@ -137,7 +137,7 @@ async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, tim
     except TimeoutError:
         return ReceiverAnswer(False, True, f"no answer within {timeout:g} s")
     except (aiohttp.ClientError, OSError) as exc:
-        return ReceiverAnswer(False, True, _printable(f"{type(exc).__name__}: {exc}"))
+        return ReceiverAnswer(False, True, _exception_error(exc))
     async with response:
         if 200 <= response.status < 300:
             return ReceiverAnswer(True, False)
@@ -147,6 +147,10 @@ async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, tim
         error += f" (to {response.headers.get('Location', '?')}; redirects are not followed)"
     retryable = response.status in RETRYABLE_STATUSES or response.status >= 500
     return ReceiverAnswer(False, retryable, _printable(error), retry_after_seconds(response.headers.get("Retry-After")))
+
+
+def _exception_error(exc: BaseException) -> str:
+    return _printable(f"{type(exc).__name__}: {exc}")
 
 
 def _printable(error: str) -> str:

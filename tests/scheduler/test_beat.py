@@ -47,6 +47,7 @@ def sender(broker_url: str, queue: str) -> tuple[DatabaseScheduler, ScheduleEntr
     return DatabaseScheduler(app=app, lazy=True), entry
 
 
+@pytest.mark.django_db(transaction=True)  # beat's scheduler may read its schedule rows while it sends
 def test_an_outage_logs_one_warning_and_its_end_one_line(beat_process, caplog):
     queue = f"beat-test-{uuid.uuid4()}"
     down, down_entry = sender("redis://127.0.0.1:9/0", queue)  # nothing listens on port 9
