@@ -22,12 +22,6 @@ def deliveries_send() -> int:
     return services.deliveries_send(wake_next=deliveries_send_continue).claimed
 
 
-@shared_task(name="delivery.reply_deliver", ignore_result=True)
-def reply_deliver(message_id: str, lease_token: str) -> None:
-    """A job the previous release queued for one reply, registered for one release so an upgrade leaves none
-    unknown. It does nothing: the migration made every pending delivery due, and the sweep wakes a batch for them."""
-
-
 def deliveries_send_enqueue() -> None:
     deliveries_send.apply_async(expires=WAKE_EXPIRES_SECONDS)
 

@@ -36,13 +36,6 @@ def replies_answer(after: str | None = None, woken_for: str | None = None) -> in
     return result.replies
 
 
-@shared_task(name="scheduler.reply_group_process", ignore_result=True)
-def reply_group_process(conversation_id: str) -> None:
-    """A job the previous release queued for one conversation, registered for one release so an upgrade leaves
-    none unknown. It does nothing: its messages are pending, and the sweep wakes a batch for them within a second
-    (thousands of these, one per group, would otherwise wake thousands of batches)."""
-
-
 @shared_task(name="scheduler.parked_messages_purge", ignore_result=True)
 def parked_messages_purge() -> int:
     return parking.parked_messages_purge()

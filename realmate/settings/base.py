@@ -232,7 +232,6 @@ CELERY_TASK_ROUTES = {
     "scheduler.sweep": {"queue": SWEEP_QUEUE},
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
     "delivery.deliveries_send": {"queue": DELIVERY_QUEUE},
-    "delivery.reply_deliver": {"queue": DELIVERY_QUEUE},
 }
 # Publishing must not hang a sweep for long when Redis is down; the next sweep asks again.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

@@ -23,7 +23,6 @@ from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.queries import deliveries_claim
 from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due
-from delivery.tasks import reply_deliver
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
@@ -597,12 +596,6 @@ def test_the_admin_retry_action_restarts_a_failed_delivery_and_the_list_shows_an
     assert "The receiver&#x27;s circuit is open since" in page
     assert "HTTP 503: down" in page
     assert client.get("/admin/delivery/receivercircuit/").status_code == 200
-
-
-def test_a_job_of_the_previous_release_does_nothing(delivery_on, receiver, django_capture_on_commit_callbacks):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    reply_deliver(str(reply.id), str(reply.id))
-    assert (delivery_of(reply).attempts, receiver.received) == (0, [])
 
 
 @pytest.mark.parametrize(

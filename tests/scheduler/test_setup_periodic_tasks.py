@@ -4,7 +4,6 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from scheduler.management.commands.setup_periodic_tasks import (
     PURGE_TASK_NAME,
-    SWEEP_TASK_FORMER_NAME,
     SWEEP_TASK_NAME,
 )
 
@@ -46,26 +45,8 @@ def test_keeps_the_interval_ops_set_in_the_admin_unless_reset(settings):
     call_command("setup_periodic_tasks")
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval == tuned
 
-    PeriodicTask.objects.create(name=SWEEP_TASK_FORMER_NAME, task="scheduler.sweep", interval=tuned)  # a rollback
-    call_command("setup_periodic_tasks")
-    assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
-
     call_command("setup_periodic_tasks", "--reset-schedule")
     assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval.every == 1
-
-
-def test_the_sweep_under_its_former_name_is_renamed_and_keeps_its_interval():
-    tuned, _ = IntervalSchedule.objects.get_or_create(every=3, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.create(name=SWEEP_TASK_FORMER_NAME, task="scheduler.sweep", interval=tuned)
-
-    call_command("setup_periodic_tasks")
-
-    assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
-    assert PeriodicTask.objects.get(name=SWEEP_TASK_NAME).interval == tuned
-
-    PeriodicTask.objects.create(name=SWEEP_TASK_FORMER_NAME, task="scheduler.sweep", interval=tuned)  # a rollback
-    call_command("setup_periodic_tasks")
-    assert set(PeriodicTask.objects.values_list("name", flat=True)) == {SWEEP_TASK_NAME, PURGE_TASK_NAME}
 
 
 def test_sub_second_interval_is_stored_in_microseconds(settings):

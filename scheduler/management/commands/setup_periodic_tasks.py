@@ -13,8 +13,6 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from scheduler.selectors import SWEEP_TASK_NAME
 
-# Its name before reply jobs became wake-ups: a task still named so is renamed, keeping what ops set on it.
-SWEEP_TASK_FORMER_NAME = "Sweep: attach, expire and dispatch reply groups"
 PURGE_TASK_NAME = "Purge old parked messages"
 
 
@@ -42,12 +40,6 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, reset_schedule: bool = False, **options):
-        former = PeriodicTask.objects.filter(name=SWEEP_TASK_FORMER_NAME).first()
-        if former is not None and PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).exists():
-            former.delete()  # both (a rollback recreated the former): one sweep a tick, not two
-        elif former is not None:
-            former.name = SWEEP_TASK_NAME
-            former.save()  # save(), not update(): django-celery-beat tells beat about changes through it
         sweep_interval = settings.SWEEP_INTERVAL_SECONDS
         self._upsert(
             SWEEP_TASK_NAME,
