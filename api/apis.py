@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -34,6 +34,7 @@ from api.serializers import (
 )
 from api.webhook import webhook_body_read, webhook_origin_check
 from chat import selectors, services
+from chat.models import CONVERSATION_ORDER
 from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
 from core import metrics
@@ -141,7 +142,11 @@ class ServiceConfigApi(APIView):
         return Response(ServiceConfigSerializer(settings).data)
 
 
-class ConversationPagination(PageNumberPagination):
+class ConversationPagination(CursorPagination):
+    """Pages by key: each page reads its own rows from an index, however many conversations are stored. No total:
+    counting them all is the cost this avoids."""
+
+    ordering = CONVERSATION_ORDER
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
@@ -154,7 +159,7 @@ class ConversationListApi(APIView):
         parameters=[
             OpenApiParameter("status", enum=["OPEN", "CLOSED"], required=False),
             OpenApiParameter("q", str, required=False, description="The start of a conversation id."),
-            OpenApiParameter("page", int, required=False),
+            OpenApiParameter("cursor", str, required=False, description="From `next` or `previous` of a page."),
             OpenApiParameter("page_size", int, required=False, description="At most 200; 50 by default."),
         ],
         responses={200: ConversationPageSerializer, 400: ErrorSerializer, 404: NOT_FOUND},

@@ -99,14 +99,15 @@ class ConversationDetailSerializer(serializers.Serializer):
 
 
 class ConversationListItemSerializer(ConversationSerializer):
-    message_count = serializers.IntegerField()
     pending_count = serializers.IntegerField(help_text="INBOUND messages still waiting for a reply.")
 
 
 class ConversationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
     q = serializers.RegexField(
-        r"^[0-9a-fA-F-]{1,36}$", required=False, help_text="The start of a conversation id (hex digits and dashes)."
+        r"^[0-9a-fA-F](?:-?[0-9a-fA-F]){0,31}-?$",
+        required=False,
+        help_text="The start of a conversation id: hex digits, dashes ignored.",
     )
 
 
@@ -160,7 +161,6 @@ class ErrorSerializer(serializers.Serializer):
 
 
 class ConversationPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     results = ConversationListItemSerializer(many=True)

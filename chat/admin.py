@@ -58,6 +58,8 @@ class MessageAdmin(ReadOnlyAdmin):
     list_display = ["id", "conversation", "type", "pending", "timestamp", "received_at"]
     list_filter = ["type", "pending"]
     search_fields = ["id", "conversation__id"]
+    # A conversation's messages together, in conversation order: message_conversation_order_idx serves it.
+    ordering = ["conversation_id", "timestamp", "received_at", "id"]
 
 
 @admin.register(ParkedMessage)

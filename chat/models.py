@@ -8,6 +8,8 @@ from django.db.models import Q
 from core.clock import ClockTimestamp
 
 MESSAGE_ORDER = ("timestamp", "received_at", "id")
+# Newest activity first; ties (one reply batch stamps many conversations alike) by id, so pages never overlap.
+CONVERSATION_ORDER = ("-updated_at", "-id")
 
 
 def message_order_key(message: "Message") -> tuple:
@@ -31,8 +33,12 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-updated_at"]
-        indexes = [models.Index(fields=["-updated_at"], name="conversation_updated_idx")]
+        ordering = list(CONVERSATION_ORDER)
+        indexes = [
+            # The list pages by key in CONVERSATION_ORDER (a backward scan), with a status filter or without.
+            models.Index(fields=["updated_at", "id"], name="conversation_activity_idx"),
+            models.Index(fields=["status", "updated_at", "id"], name="conversation_status_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["OPEN", "CLOSED"]), name="conversation_status_valid"),
             models.CheckConstraint(

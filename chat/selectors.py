@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from chat import queries
-from chat.models import Conversation, Message, ParkedMessage
+from chat.models import CONVERSATION_ORDER, Conversation, Message, ParkedMessage
+from core.uuid_prefix import uuid_prefix_range
 
 
 @dataclass(frozen=True)
@@ -67,15 +69,23 @@ def conversation_get(*, conversation_id: uuid.UUID, before: str | None = None) -
 
 
 def conversation_list(*, status: str | None = None, id_prefix: str | None = None) -> QuerySet[Conversation]:
-    """Conversations, newest activity first, with their message counts; optionally by status and id prefix."""
-    conversations = Conversation.objects.annotate(
-        message_count=Count("messages"),
-        pending_count=Count("messages", filter=Q(messages__pending=True)),
-    ).order_by("-updated_at", "id")
+    """Conversations in CONVERSATION_ORDER, each with how many of its messages wait for a reply; optionally by
+    status and by the start of the id. Meant to be paged by key: every filter and the order are served by an index,
+    and the pending count is a subquery the database runs for the rows of the page only."""
+    waiting = (
+        Message.objects.filter(conversation=OuterRef("pk"), pending=True)
+        .order_by()
+        .values("conversation")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
+    conversations = Conversation.objects.annotate(pending_count=Coalesce(Subquery(waiting), 0)).order_by(
+        *CONVERSATION_ORDER
+    )
     if status:
         conversations = conversations.filter(status=status)
     if id_prefix:
-        conversations = conversations.filter(id__startswith=id_prefix.lower())
+        conversations = conversations.filter(id__range=uuid_prefix_range(id_prefix))
     return conversations
 
 

@@ -44,6 +44,8 @@ class ReplyDelivery(models.Model):
             # "which due rows are past give_up_at?" read only it too.
             models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="delivery_pending_due_idx"),
             models.Index(fields=["state"], condition=~Q(state="delivered"), name="delivery_undelivered_idx"),
+            # The admin's list, newest first.
+            models.Index(fields=["created_at"], name="delivery_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -6,8 +6,15 @@ async function getJson(url) {
   return response.json()
 }
 
-export function listConversations({ status = '', q = '', page = 1 } = {}) {
-  const params = new URLSearchParams({ page: String(page), page_size: '20' })
+// The first page of the list, or the page a `next`/`previous` link of an earlier one names (same origin; the
+// link keeps the filters it was given).
+export function listConversations({ status = '', q = '', link = null } = {}) {
+  // Only the path and query of the link: the server may name itself by another scheme or host behind a proxy.
+  if (link) {
+    const { pathname, search } = new URL(link, window.location.href)
+    return getJson(pathname + search)
+  }
+  const params = new URLSearchParams({ page_size: '20' })
   if (status) params.set('status', status)
   if (q) params.set('q', q)
   return getJson(`/conversations/?${params}`)

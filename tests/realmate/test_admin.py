@@ -132,3 +132,37 @@ def test_only_staff_allowed_to_change_conversations_may_close_them(client, djang
     assert ("close_conversations" in page) is may_close
     conversation.refresh_from_db()
     assert (conversation.status == Conversation.Status.CLOSED) is may_close
+
+
+@pytest.mark.parametrize(
+    ("url", "term"),
+    [
+        ("/admin/chat/conversation/", "{conversation}"),
+        ("/admin/chat/message/", "{message}"),
+        ("/admin/chat/message/", "{conversation}"),
+        ("/admin/delivery/replydelivery/", "{conversation}"),
+    ],
+)
+def test_a_changelist_searches_by_the_start_of_an_id(admin_client, samples, url, term, settings):
+    other = MessageFactory()
+    age_rows(Message, [other.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    replies_answer_due(other.conversation_id)
+    prefix = term.format(conversation=str(samples.conversation_id)[:9], message=str(samples.id)[:9])
+
+    everything = admin_client.get(url)
+    found = admin_client.get(url, {"q": prefix})
+    nothing = admin_client.get(url, {"q": "not an id"})
+
+    assert 1 <= found.context["cl"].result_count < everything.context["cl"].result_count
+    assert (nothing.status_code, nothing.context["cl"].result_count) == (HTTPStatus.OK, 0)
+
+
+def test_a_changelist_counts_no_more_than_its_cap_and_sorts_only_by_an_index(admin_client, monkeypatch):
+    """Its cost follows its page: a COUNT(*) over every row, or a sort the indexes do not serve, read the table."""
+    monkeypatch.setattr("core.admin.COUNT_CAP", 3)
+    ConversationFactory.create_batch(5)
+
+    response = admin_client.get("/admin/chat/conversation/", {"o": "2"})
+
+    assert response.context["cl"].result_count == 3
+    assert response.context["cl"].queryset.query.order_by == ("-updated_at", "-id")
