@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.access import StaffSession, is_staff_session
+from api.access import StaffSession, TokenOrStaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
     CloseConversationDataSerializer,
@@ -33,7 +33,7 @@ from api.serializers import (
     WebhookEnvelopeSerializer,
 )
 from api.webhook import webhook_body_read, webhook_origin_check
-from chat import selectors, services
+from chat import erasure, selectors, services
 from chat.models import CONVERSATION_ORDER
 from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
@@ -112,7 +112,19 @@ def webhook_outcome(response) -> str:
     return "created" if response.status_code == HTTPStatus.CREATED else "closed"
 
 
+def conversation_id_parse(value: str) -> uuid.UUID:
+    """The id in a conversation's path; 404 when it is not a UUID (no conversation can have it)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
+
+
 class ConversationDetailApi(APIView):
+    def get_permissions(self):
+        # Erasing always needs a token or a staff session, even when reads are open.
+        return [TokenOrStaffSession()] if self.request.method == "DELETE" else super().get_permissions()
+
     @extend_schema(
         summary="A conversation with its messages",
         description="Messages are ordered by timestamp, then arrival. OUTBOUND replies appear once written. A "
@@ -121,10 +133,7 @@ class ConversationDetailApi(APIView):
         responses={200: ConversationDetailSerializer, 400: ErrorSerializer, 404: NOT_FOUND},
     )
     def get(self, request: Request, conversation_id: str) -> Response:
-        try:
-            parsed_id = uuid.UUID(conversation_id)
-        except ValueError as exc:
-            raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND) from exc
+        parsed_id = conversation_id_parse(conversation_id)
         try:
             detail = selectors.conversation_get(conversation_id=parsed_id, before=request.query_params.get("before"))
         except ValueError as exc:
@@ -132,6 +141,17 @@ class ConversationDetailApi(APIView):
         if detail is None:
             raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
         return Response(conversation_detail_data(detail))
+
+    @extend_schema(
+        summary="Erase a conversation and everything about it",
+        description="Deletes the conversation, its messages, its replies' deliveries and any message parked for its "
+        "id. Always needs a token or a staff session. A webhook that comes later for this id finds it unknown.",
+        responses={204: None, 401: ErrorSerializer, 403: ErrorSerializer, 404: NOT_FOUND},
+    )
+    def delete(self, request: Request, conversation_id: str) -> Response:
+        if erasure.conversations_erase([conversation_id_parse(conversation_id)]).nothing:
+            raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
+        return Response(status=HTTPStatus.NO_CONTENT)
 
 
 class ServiceConfigApi(APIView):

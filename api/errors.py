@@ -24,10 +24,10 @@ ERROR_CODES: dict[str, str] = {
     "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
     "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
-    "not_authenticated": "401: API_AUTH_REQUIRED is on and the request carries no valid token or session.",
+    "not_authenticated": "401: no valid token or session, for a read while API_AUTH_REQUIRED is on or an erasure.",
     "permission_denied": "403: the request is not allowed (a session that is not staff's, a cross-origin "
     "webhook from a browser).",
-    "not_found": "404: no such conversation (also for an id that is not a UUID) or page.",
+    "not_found": "404: no such conversation (also for an id that is not a UUID), or a list cursor not given out.",
     "method_not_allowed": "405: the method is not allowed on this path.",
     "not_acceptable": "406: the Accept header asks for a format other than JSON.",
     "try_again": "409: NEW_MESSAGE raced with concurrent changes three times; send it again.",

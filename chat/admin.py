@@ -1,10 +1,12 @@
 """The admin shows conversations and messages as the webhook left them; it changes nothing around the webhook's
 rules. Closing is an action that calls the same service as CLOSE_CONVERSATION; messages and parked messages are
-read-only (the webhook, the reply engine and the sweep own their state)."""
+read-only (the webhook, the reply engine and the sweep own their state). Erasing is an action too: the service
+deletes a conversation with everything about it."""
 
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from chat.erasure import conversations_erase
 from chat.models import Conversation, Message, ParkedMessage
 from chat.services import conversation_close
 from core.admin import ReadOnlyAdmin
@@ -34,10 +36,23 @@ class ConversationAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
     search_fields = ["id"]
     inlines = [MessageInline]
-    actions = ["close_conversations"]
+    actions = ["close_conversations", "erase_conversations"]
 
     def has_close_permission(self, request) -> bool:
         return request.user.has_perm("chat.change_conversation")
+
+    def has_erase_permission(self, request) -> bool:
+        return request.user.has_perm("chat.delete_conversation")
+
+    @admin.action(description="Erase the selected conversations and everything about them", permissions=["erase"])
+    def erase_conversations(self, request, queryset) -> None:
+        erased = conversations_erase(list(queryset.values_list("id", flat=True)))
+        self.message_user(
+            request,
+            f"{erased.conversations} conversation(s) erased, with {erased.messages} message(s) and {erased.parked} "
+            "parked message(s).",
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Close the selected conversations", permissions=["close"])
     def close_conversations(self, request, queryset) -> None:

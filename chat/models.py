@@ -128,7 +128,8 @@ class ParkedMessage(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["conversation_id"], condition=Q(state="PARKED"), name="parked_conversation_idx"),
+            # Every state, not only PARKED: erasing a conversation deletes its attached and expired ones too.
+            models.Index(fields=["conversation_id"], name="parked_conversation_idx"),
             models.Index(fields=["received_at"], condition=Q(state="PARKED"), name="parked_age_idx"),
             models.Index(fields=["resolved_at"], condition=~Q(state="PARKED"), name="parked_resolved_idx"),
         ]

@@ -114,3 +114,46 @@ def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
     """FOR SHARE on several conversations, as a NEW_MESSAGE holds on its own (attaching parked messages)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE", [conversation_ids])
+
+
+def conversations_lock_for_erasure(conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Lock these conversations FOR UPDATE, the lock a DELETE takes: it waits for every NEW_MESSAGE (FOR SHARE) and
+    reply batch (FOR NO KEY UPDATE) holding one, and makes the next ones wait, then find it gone. Returns the ids
+    that exist."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM chat_conversation WHERE id = ANY(%s) FOR UPDATE", [conversation_ids])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def conversations_lock_inactive(*, days: float, limit: int) -> list[uuid.UUID]:
+    """Lock up to `limit` conversations whose last activity (updated_at) is more than `days` old, oldest first,
+    skipping those in use: conversation_activity_idx serves it, compared with now(), not a volatile clock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT id FROM chat_conversation
+            WHERE updated_at < now() - make_interval(secs => %s)
+            ORDER BY updated_at, id
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            [days * 86400, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def conversations_delete(conversation_ids: list[uuid.UUID]) -> tuple[int, int, int]:
+    """Delete conversations with their messages and parked messages in one statement; the database cascades to the
+    replies' deliveries (delivery's foreign key). Returns (conversations, messages, parked messages) deleted. A
+    conversation's messages go together, so the replies they point at go in the same statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            WITH messages AS (DELETE FROM chat_message WHERE conversation_id = ANY(%(ids)s) RETURNING 1),
+                 parked AS (DELETE FROM chat_parkedmessage WHERE conversation_id = ANY(%(ids)s) RETURNING 1),
+                 conversations AS (DELETE FROM chat_conversation WHERE id = ANY(%(ids)s) RETURNING 1)
+            SELECT (SELECT count(*) FROM conversations), (SELECT count(*) FROM messages), (SELECT count(*) FROM parked)
+            """,
+            {"ids": conversation_ids},
+        )
+        return cursor.fetchone()

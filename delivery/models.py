@@ -21,7 +21,11 @@ class ReplyDelivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
-    message = models.OneToOneField(Message, primary_key=True, on_delete=models.CASCADE, related_name="delivery")
+    # The foreign key is the database's, with ON DELETE CASCADE (delivery's 0001_initial; Django 5.2 cannot declare
+    # the action): chat erases a conversation's messages with one statement and need not know what other apps keep.
+    message = models.OneToOneField(
+        Message, primary_key=True, on_delete=models.CASCADE, related_name="delivery", db_constraint=False
+    )
     state = models.CharField(max_length=9, choices=State.choices, default=State.PENDING)
     # POSTs started, the one in flight included.
     attempts = models.PositiveIntegerField(default=0)

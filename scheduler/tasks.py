@@ -4,9 +4,10 @@ it carries no conversation, only where a chain of batches goes on."""
 from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from chat import parking
+from chat import erasure, parking
 from delivery.tasks import deliveries_send_enqueue
 from scheduler import services
 
@@ -39,6 +40,15 @@ def replies_answer(after: str | None = None, woken_for: str | None = None) -> in
 @shared_task(name="scheduler.parked_messages_purge", ignore_result=True)
 def parked_messages_purge() -> int:
     return parking.parked_messages_purge()
+
+
+@shared_task(name="scheduler.conversations_purge_retention", ignore_result=True)
+def conversations_purge_retention() -> int:
+    # Within half the soft time limit; a purge with more to do goes on in the next job.
+    erased = erasure.conversations_purge_retention(budget_seconds=settings.CELERY_TASK_SOFT_TIME_LIMIT / 2)
+    if erased.more:
+        conversations_purge_retention.delay()
+    return erased.conversations
 
 
 def replies_wake_enqueue(countdown: float, woken_for: datetime | None) -> None:

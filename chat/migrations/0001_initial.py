@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 ('resolved_at', models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('state', 'PARKED')), fields=['conversation_id'], name='parked_conversation_idx'), models.Index(condition=models.Q(('state', 'PARKED')), fields=['received_at'], name='parked_age_idx'), models.Index(condition=models.Q(('state', 'PARKED'), _negated=True), fields=['resolved_at'], name='parked_resolved_idx')],
+                'indexes': [models.Index(fields=['conversation_id'], name='parked_conversation_idx'), models.Index(condition=models.Q(('state', 'PARKED')), fields=['received_at'], name='parked_age_idx'), models.Index(condition=models.Q(('state', 'PARKED'), _negated=True), fields=['resolved_at'], name='parked_resolved_idx')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ['PARKED', 'ATTACHED', 'EXPIRED'])), name='parked_state_valid')],
             },
         ),

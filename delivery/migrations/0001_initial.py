@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='ReplyDelivery',
             fields=[
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='delivery', serialize=False, to='chat.message')),
+                ('message', models.OneToOneField(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='delivery', serialize=False, to='chat.message')),
                 ('state', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('failed', 'Failed')], default='pending', max_length=9)),
                 ('attempts', models.PositiveIntegerField(default=0)),
                 ('last_error', models.CharField(blank=True, default='', max_length=500)),
@@ -50,5 +50,12 @@ class Migration(migrations.Migration):
         migrations.RunSQL(
             "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING",
             migrations.RunSQL.noop,
+        ),
+        # The message's foreign key, declared here with the action the model's on_delete names (db_constraint=False
+        # there): deleting a message deletes its delivery in the database, as chat's set-based erasure needs.
+        migrations.RunSQL(
+            "ALTER TABLE delivery_replydelivery ADD CONSTRAINT delivery_replydelivery_message_fk FOREIGN KEY "
+            "(message_id) REFERENCES chat_message (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+            "ALTER TABLE delivery_replydelivery DROP CONSTRAINT delivery_replydelivery_message_fk",
         ),
     ]

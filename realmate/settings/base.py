@@ -156,6 +156,9 @@ MAX_GROUP_WAIT_SECONDS = env.float("MAX_GROUP_WAIT_SECONDS", default=60.0)
 MAX_GROUP_MESSAGES = env.int("MAX_GROUP_MESSAGES", default=50)
 # Parked messages that were attached or expired are purged after this many days.
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
+# Conversations whose last activity is older than this many days are erased, with everything about them, by a
+# daily purge (chat.erasure). None (empty): kept forever.
+CONVERSATION_RETENTION_DAYS = env.float("CONVERSATION_RETENTION_DAYS", default=None)
 
 # A conversation's detail (and the webhook's answers) carries at most this many messages, the newest, with a
 # cursor to the older ones: an ordinary conversation fits whole, a runaway one does not fill a response.

@@ -4,13 +4,14 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from scheduler.management.commands.setup_periodic_tasks import (
     PURGE_TASK_NAME,
+    RETENTION_TASK_NAME,
     SWEEP_TASK_NAME,
 )
 
 pytestmark = pytest.mark.django_db
 
 
-def test_creates_the_sweep_every_second_and_a_daily_purge(settings):
+def test_creates_the_sweep_every_second_and_the_daily_purges(settings):
     settings.SWEEP_INTERVAL_SECONDS = 1.0
 
     call_command("setup_periodic_tasks")
@@ -24,6 +25,8 @@ def test_creates_the_sweep_every_second_and_a_daily_purge(settings):
         86400,
         "seconds",
     )
+    retention = PeriodicTask.objects.get(name=RETENTION_TASK_NAME)
+    assert (retention.task, retention.interval.every) == ("scheduler.conversations_purge_retention", 86400)
 
 
 def test_running_twice_changes_nothing():
@@ -34,7 +37,7 @@ def test_running_twice_changes_nothing():
 
     after = list(PeriodicTask.objects.order_by("name").values("name", "task", "interval_id", "expire_seconds"))
     assert after == before
-    assert PeriodicTask.objects.count() == 2
+    assert PeriodicTask.objects.count() == 3
 
 
 def test_keeps_the_interval_ops_set_in_the_admin_unless_reset(settings):

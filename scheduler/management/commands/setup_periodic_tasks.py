@@ -14,6 +14,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from scheduler.selectors import SWEEP_TASK_NAME
 
 PURGE_TASK_NAME = "Purge old parked messages"
+RETENTION_TASK_NAME = "Purge conversations past CONVERSATION_RETENTION_DAYS"
 
 
 def interval_schedule(seconds: float) -> IntervalSchedule:
@@ -27,7 +28,7 @@ def interval_schedule(seconds: float) -> IntervalSchedule:
 
 
 class Command(BaseCommand):
-    help = "Create or update the sweep and purge periodic tasks (django-celery-beat)."
+    help = "Create or update the sweep and the daily purge periodic tasks (django-celery-beat)."
     # The web role's migrate shows the system checks once per start; this command would repeat them.
     requires_system_checks = []
 
@@ -52,6 +53,13 @@ class Command(BaseCommand):
         self._upsert(
             PURGE_TASK_NAME,
             task="scheduler.parked_messages_purge",
+            interval=interval_schedule(24 * 60 * 60),
+            expire_seconds=60 * 60,
+            reset_schedule=reset_schedule,
+        )
+        self._upsert(
+            RETENTION_TASK_NAME,
+            task="scheduler.conversations_purge_retention",
             interval=interval_schedule(24 * 60 * 60),
             expire_seconds=60 * 60,
             reset_schedule=reset_schedule,

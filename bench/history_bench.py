@@ -1,0 +1,243 @@
+"""Cost against history: the hot paths on a database holding months of traffic beside an empty one, measured in
+the same run, alternating between the two (A/B), so the machine's drift falls on both.
+
+    python bench/history_bench.py [--conversations 1000000] [--messages 10000000] [--held 1000000] [--rounds 5]
+                                  [--keep]
+
+Both databases hold the same live set (LIVE conversations with two messages waiting inside their window); the
+loaded one also holds `conversations` closed conversations with `messages` answered messages between them, and
+`held` replies whose delivery is held by a receiver outage (due in an hour). `--keep` reuses a loaded database
+left by an earlier run with the same sizes (filling 10M messages takes minutes).
+
+Measured in-process (Django's test client, no HTTP; the webhook and lag figures need real processes and are in
+reply_lag_bench.py): the list the UI polls (first page, a later page, by status, by id prefix), a conversation's
+detail, the admin's changelists, one idle sweep with its rows read (pg_stat_database, flushed), and the claim of
+due reply work (the reply engine's locking query, rolled back).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+EMPTY, LOADED = "realmate_history_empty", "realmate_history_loaded"
+LIVE = 1_000
+
+
+def admin_sql(*statements: str, dbname: str = "postgres") -> list:
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname=dbname, autocommit=True) as connection:
+        rows = []
+        for statement in statements:
+            cursor = connection.execute(statement)
+            rows = cursor.fetchall() if cursor.description else rows
+        return rows
+
+
+def create(name: str) -> None:
+    admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+        "DJANGO_SETTINGS_MODULE": "realmate.settings.local",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+
+
+def fill_live(name: str) -> None:
+    admin_sql(
+        f"""INSERT INTO chat_conversation (id, status) SELECT md5('live' || n)::uuid, 'OPEN'
+            FROM generate_series(1, {LIVE}) AS n""",
+        f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending)
+            SELECT md5('live' || n || k)::uuid, md5('live' || n)::uuid, 'INBOUND', 'oi', now(), true
+            FROM generate_series(1, {LIVE}) AS n, generate_series(1, 2) AS k""",
+        "ANALYZE",
+        dbname=name,
+    )
+
+
+def fill_history(name: str, conversations: int, messages: int, held: int) -> None:
+    """Closed conversations a day old or more, half their messages INBOUND answered by the other half; `held`
+    of the replies wait for their delivery. Indexes are dropped for the load and built again after it."""
+    tables = ("chat_conversation", "chat_message", "delivery_replydelivery")
+    indexes = admin_sql(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+        f"({', '.join(repr(t) for t in tables)}) AND indexname NOT LIKE '%pkey'",
+        dbname=name,
+    )
+    per = max(2, messages // conversations)
+    admin_sql(
+        "SET maintenance_work_mem = '1GB'",
+        *[f'DROP INDEX "{index}"' for index, _ in indexes],
+        f"""INSERT INTO chat_conversation (id, status, created_at, updated_at, closed_at)
+            SELECT md5('h' || n)::uuid, 'CLOSED', t, t, t
+            FROM generate_series(1, {conversations}) AS n,
+                 LATERAL (SELECT now() - interval '1 day' - n * interval '1 second') AS at (t)""",
+        f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending,
+                                      send_reason)
+            SELECT md5('m' || n || '-' || k)::uuid, md5('h' || n)::uuid,
+                   CASE WHEN k % 2 = 0 THEN 'OUTBOUND' ELSE 'INBOUND' END, 'histórico',
+                   now() - interval '1 day' - n * interval '1 second' + k * interval '1 ms',
+                   now() - interval '1 day' - n * interval '1 second' + k * interval '1 ms', false,
+                   CASE WHEN k % 2 = 0 THEN 'quiet' ELSE '' END
+            FROM generate_series(1, {conversations}) AS n, generate_series(1, {per}) AS k""",
+        f"""INSERT INTO delivery_replydelivery (message_id, state, attempts, last_error, created_at, give_up_at,
+                                                 next_attempt_at)
+            SELECT md5('m' || n || '-2')::uuid, 'pending', 3, 'HTTP 503', now(), now() + interval '1 day',
+                   now() + interval '1 hour'
+            FROM generate_series(1, {held}) AS n""",
+        *[definition for _, definition in indexes],
+        "VACUUM ANALYZE",
+        dbname=name,
+    )
+
+
+def loaded_matches(conversations: int, messages: int, held: int) -> bool:
+    try:
+        [(found,)] = admin_sql(
+            "SELECT (SELECT count(*) FROM chat_conversation), (SELECT count(*) FROM chat_message),"
+            " (SELECT count(*) FROM delivery_replydelivery)",
+            dbname=LOADED,
+        )
+    except psycopg.Error:
+        return False
+    per = max(2, messages // conversations)
+    return found == (conversations + LIVE, conversations * per + 2 * LIVE, held)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, default=1_000_000)
+    parser.add_argument("--messages", type=int, default=10_000_000)
+    parser.add_argument("--held", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20, help="requests of each kind per database and round")
+    parser.add_argument("--keep", action="store_true", help="reuse a loaded database of the same sizes")
+    args = parser.parse_args()
+
+    create(EMPTY)
+    fill_live(EMPTY)
+    if not (args.keep and loaded_matches(args.conversations, args.messages, args.held)):
+        started = time.perf_counter()
+        create(LOADED)
+        fill_live(LOADED)
+        fill_history(LOADED, args.conversations, args.messages, args.held)
+        print(f"filled {LOADED} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+    os.environ.update(
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{EMPTY}",
+        DJANGO_SETTINGS_MODULE="realmate.settings.local",
+        LOG_LEVEL="WARNING",
+        ALLOWED_HOSTS="testserver",
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from scheduler.grouping import group_rules
+    from scheduler.queries import CANDIDATES_LOCK_SQL
+    from scheduler.services import sweep_run
+
+    rules = group_rules()
+    claim_params = {
+        "candidate_age": rules.candidate_age,
+        "max_messages": rules.max_messages,
+        "closed": "CLOSED",
+        "after": None,
+        "limit": 500,
+    }
+    client = Client()
+
+    def use(name: str) -> None:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+        user, _ = User.objects.get_or_create(username="bench", defaults={"is_staff": True, "is_superuser": True})
+        client.force_login(user)
+
+    def get(path: str) -> None:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)
+
+    def sweep() -> None:
+        sweep_run(wake=lambda countdown, woken_for: None, wake_delivery=lambda: None)
+
+    def claim() -> None:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(CANDIDATES_LOCK_SQL, claim_params)
+                cursor.fetchall()
+            transaction.set_rollback(True)
+
+    def rows_read() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_stat_force_next_flush()")
+        [(read,)] = admin_sql(
+            "SELECT tup_returned + tup_fetched FROM pg_stat_database WHERE datname = current_database()",
+            dbname=connection.settings_dict["NAME"],
+        )
+        return read
+
+    def sweep_rows() -> float:
+        before = rows_read()
+        for _ in range(10):
+            sweep()
+        return (rows_read() - before) / 10
+
+    paths = {}
+    for name in (EMPTY, LOADED):
+        use(name)
+        page = client.get("/conversations/?page_size=20").json()
+        paths[name] = {
+            "list, first page": "/conversations/?page_size=20",
+            "list, next page": page["next"],
+            "list, OPEN": "/conversations/?status=OPEN&page_size=20",
+            "list, CLOSED": "/conversations/?status=CLOSED&page_size=20",
+            "list, id prefix": "/conversations/?q=4b&page_size=20",
+            "detail": f"/conversations/{page['results'][0]['id']}/",
+            "admin conversations": "/admin/chat/conversation/",
+            "admin messages": "/admin/chat/message/",
+            "admin deliveries": "/admin/delivery/replydelivery/",
+        }
+    kinds = [*paths[EMPTY], "sweep", "claim of due work"]
+    times = {name: {kind: [] for kind in kinds} for name in (EMPTY, LOADED)}
+    read_at_rest = {EMPTY: [], LOADED: []}
+    for _ in range(args.rounds):
+        for name in (EMPTY, LOADED):
+            use(name)
+            for kind in kinds:
+                action = {"sweep": sweep, "claim of due work": claim}.get(kind)
+                for _ in range(args.runs):
+                    started = time.perf_counter()
+                    action() if action else get(paths[name][kind])
+                    times[name][kind].append((time.perf_counter() - started) * 1000)
+            read_at_rest[name].append(sweep_rows())
+
+    def p(values: list[float], q: int) -> float:
+        return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+    print(
+        f"\nhistory benchmark: empty (live set of {LIVE:,} conversations) against loaded (+{args.conversations:,} "
+        f"conversations, {args.messages:,} messages, {args.held:,} held deliveries); {args.rounds} alternating "
+        f"rounds of {args.runs} each\n"
+    )
+    print("| path | empty p50 ms | loaded p50 ms | p50 x | empty p99 ms | loaded p99 ms | p99 x |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for kind in kinds:
+        empty, loaded = times[EMPTY][kind], times[LOADED][kind]
+        e50, l50, e99, l99 = p(empty, 50), p(loaded, 50), p(empty, 99), p(loaded, 99)
+        print(f"| {kind} | {e50:.2f} | {l50:.2f} | {l50 / e50:.2f} | {e99:.2f} | {l99:.2f} | {l99 / e99:.2f} |")
+    e_rows, l_rows = statistics.median(read_at_rest[EMPTY]), statistics.median(read_at_rest[LOADED])
+    print(f"| rows read per idle sweep | {e_rows:,.0f} | {l_rows:,.0f} | {l_rows / max(e_rows, 1):.2f} | | | |")
+
+
+if __name__ == "__main__":
+    main()
