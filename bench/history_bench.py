@@ -11,8 +11,8 @@ left by an earlier run with the same sizes (filling 10M messages takes minutes).
 
 Measured in-process (Django's test client, no HTTP; the webhook and lag figures need real processes and are in
 reply_lag_bench.py): the list the UI polls (first page, a later page, by status, by id prefix), a conversation's
-detail, the admin's changelists, one idle sweep with its rows read (pg_stat_database, flushed), and the claim of
-due reply work (the reply engine's locking query, rolled back).
+detail, the admin's changelists, one idle sweep, delivery's periodic step, the claims of due replies and of due
+deliveries (rolled back), and the rows one second of periodic work reads at rest (pg_stat_database, flushed).
 """
 
 import argparse
@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -57,6 +58,14 @@ def fill_live(name: str) -> None:
         f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending)
             SELECT md5('live' || n || k)::uuid, md5('live' || n)::uuid, 'INBOUND', 'oi', now(), true
             FROM generate_series(1, {LIVE}) AS n, generate_series(1, 2) AS k""",
+        # An earlier reply of each, delivered: the admin's delivery list has a page to show.
+        f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending, send_reason)
+            SELECT md5('live-reply' || n)::uuid, md5('live' || n)::uuid, 'OUTBOUND', 'ok', now(), false, 'quiet'
+            FROM generate_series(1, {LIVE}) AS n""",
+        f"""INSERT INTO delivery_replydelivery (message_id, state, attempts, last_error, give_up_at, delivered_at,
+                                                 next_attempt_at)
+            SELECT md5('live-reply' || n)::uuid, 'delivered', 1, '', now(), now(), NULL
+            FROM generate_series(1, {LIVE}) AS n""",
         "ANALYZE",
         dbname=name,
     )
@@ -100,7 +109,7 @@ def fill_history(name: str, conversations: int, messages: int, held: int) -> Non
 
 def loaded_matches(conversations: int, messages: int, held: int) -> bool:
     try:
-        [(found,)] = admin_sql(
+        [found] = admin_sql(
             "SELECT (SELECT count(*) FROM chat_conversation), (SELECT count(*) FROM chat_message),"
             " (SELECT count(*) FROM delivery_replydelivery)",
             dbname=LOADED,
@@ -108,7 +117,7 @@ def loaded_matches(conversations: int, messages: int, held: int) -> bool:
     except psycopg.Error:
         return False
     per = max(2, messages // conversations)
-    return found == (conversations + LIVE, conversations * per + 2 * LIVE, held)
+    return found == (conversations + LIVE, conversations * per + 3 * LIVE, held + LIVE)
 
 
 def main() -> None:
@@ -135,6 +144,8 @@ def main() -> None:
         DJANGO_SETTINGS_MODULE="realmate.settings.local",
         LOG_LEVEL="WARNING",
         ALLOWED_HOSTS="testserver",
+        # Delivery on (to a closed port: nothing is sent here), so its periodic step does its work.
+        REPLY_WEBHOOK_URL="http://127.0.0.1:9/replies",
     )
     import django
 
@@ -143,6 +154,8 @@ def main() -> None:
     from django.db import connection, transaction
     from django.test import Client
 
+    from delivery.queries import deliveries_claim
+    from delivery.services import deliveries_wake_due
     from scheduler.grouping import group_rules
     from scheduler.queries import CANDIDATES_LOCK_SQL
     from scheduler.services import sweep_run
@@ -168,13 +181,21 @@ def main() -> None:
         assert response.status_code == 200, (path, response.status_code)
 
     def sweep() -> None:
-        sweep_run(wake=lambda countdown, woken_for: None, wake_delivery=lambda: None)
+        sweep_run(wake=lambda countdown, woken_for: None)
 
     def claim() -> None:
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute(CANDIDATES_LOCK_SQL, claim_params)
                 cursor.fetchall()
+            transaction.set_rollback(True)
+
+    def delivery_step() -> None:
+        deliveries_wake_due(wake=lambda: None)
+
+    def delivery_claim() -> None:
+        with transaction.atomic():
+            deliveries_claim(token=uuid.uuid4(), limit=500, claim_seconds=21)
             transaction.set_rollback(True)
 
     def rows_read() -> int:
@@ -186,10 +207,12 @@ def main() -> None:
         )
         return read
 
-    def sweep_rows() -> float:
+    def rows_at_rest() -> float:
+        """Rows read by one second's periodic work at rest: a sweep and delivery's step."""
         before = rows_read()
         for _ in range(10):
             sweep()
+            delivery_step()
         return (rows_read() - before) / 10
 
     paths = {}
@@ -201,25 +224,33 @@ def main() -> None:
             "list, next page": page["next"],
             "list, OPEN": "/conversations/?status=OPEN&page_size=20",
             "list, CLOSED": "/conversations/?status=CLOSED&page_size=20",
-            "list, id prefix": "/conversations/?q=4b&page_size=20",
+            # Four hex digits: about one conversation in 65,536 matches (a shorter prefix matches more, and costs so).
+            "list, id prefix": "/conversations/?q=4b2f&page_size=20",
             "detail": f"/conversations/{page['results'][0]['id']}/",
             "admin conversations": "/admin/chat/conversation/",
             "admin messages": "/admin/chat/message/",
             "admin deliveries": "/admin/delivery/replydelivery/",
         }
-    kinds = [*paths[EMPTY], "sweep", "claim of due work"]
+    actions = {
+        "sweep": sweep,
+        "claim of due replies": claim,
+        "delivery step": delivery_step,
+        "claim of due deliveries": delivery_claim,
+    }
+    kinds = [*paths[EMPTY], *actions]
     times = {name: {kind: [] for kind in kinds} for name in (EMPTY, LOADED)}
     read_at_rest = {EMPTY: [], LOADED: []}
     for _ in range(args.rounds):
         for name in (EMPTY, LOADED):
             use(name)
             for kind in kinds:
-                action = {"sweep": sweep, "claim of due work": claim}.get(kind)
+                action = actions.get(kind)
+                action() if action else get(paths[name][kind])  # warm-up: the first after switching databases
                 for _ in range(args.runs):
                     started = time.perf_counter()
                     action() if action else get(paths[name][kind])
                     times[name][kind].append((time.perf_counter() - started) * 1000)
-            read_at_rest[name].append(sweep_rows())
+            read_at_rest[name].append(rows_at_rest())
 
     def p(values: list[float], q: int) -> float:
         return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
@@ -236,7 +267,8 @@ def main() -> None:
         e50, l50, e99, l99 = p(empty, 50), p(loaded, 50), p(empty, 99), p(loaded, 99)
         print(f"| {kind} | {e50:.2f} | {l50:.2f} | {l50 / e50:.2f} | {e99:.2f} | {l99:.2f} | {l99 / e99:.2f} |")
     e_rows, l_rows = statistics.median(read_at_rest[EMPTY]), statistics.median(read_at_rest[LOADED])
-    print(f"| rows read per idle sweep | {e_rows:,.0f} | {l_rows:,.0f} | {l_rows / max(e_rows, 1):.2f} | | | |")
+    growth = l_rows / max(e_rows, 1)
+    print(f"| rows read a second at rest (sweep, delivery step) | {e_rows:,.0f} | {l_rows:,.0f} | {growth:.2f} |||")
 
 
 if __name__ == "__main__":

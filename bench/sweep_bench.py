@@ -103,7 +103,7 @@ def main() -> None:
     }
 
     def sweep():
-        return sweep_run(wake=lambda countdown: None, wake_delivery=lambda: None)
+        return sweep_run(wake=lambda countdown, woken_for=None: None)
 
     rows, plans = [], {}
     for size in args.sizes:

@@ -22,14 +22,6 @@ def reply_webhook_check(app_configs, **kwargs) -> list:
                 id="delivery.E001",
             )
         )
-    if settings.REPLY_WEBHOOK_TIMEOUT_SECONDS > settings.CELERY_TASK_SOFT_TIME_LIMIT - 2:
-        problems.append(
-            Error(
-                "REPLY_WEBHOOK_TIMEOUT_SECONDS must be at least 2 s shorter than CELERY_TASK_SOFT_TIME_LIMIT.",
-                hint="A batch needs a second to start its POSTs and one to record them before Celery stops it.",
-                id="delivery.E002",
-            )
-        )
     for name in ("REPLY_DELIVERY_BATCH", "REPLY_WEBHOOK_CONCURRENCY"):
         if getattr(settings, name) < 1:
             problems.append(

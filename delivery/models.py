@@ -48,8 +48,10 @@ class ReplyDelivery(models.Model):
             # "which due rows are past give_up_at?" read only it too.
             models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="delivery_pending_due_idx"),
             models.Index(fields=["state"], condition=~Q(state="delivered"), name="delivery_undelivered_idx"),
-            # The admin's list, newest first.
-            models.Index(fields=["created_at"], name="delivery_created_idx"),
+            # Giving up reads only the rows past give_up_at, however many are held back.
+            models.Index(fields=["give_up_at"], condition=Q(state="pending"), name="delivery_give_up_idx"),
+            # The admin's list, newest first (the admin orders ties by the primary key; one batch's rows share a time).
+            models.Index(fields=["created_at", "message"], name="delivery_created_idx"),
         ]
         constraints = [
             models.CheckConstraint(

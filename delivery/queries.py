@@ -1,5 +1,9 @@
 """The set-based SQL of reply delivery: claim a batch with what its POSTs need, settle it, expire and find due rows.
-Each is one statement, whatever the batch's size (delivery.services holds the rules)."""
+Each is one statement, whatever the batch's size (delivery.services holds the rules).
+
+Due checks compare with statement_timestamp(): stable within a statement, so an index condition, where the volatile
+clock_timestamp() is a filter PostgreSQL evaluates on every pending row, held ones included; and fresh for each
+statement, where now() would stand still for a whole transaction."""
 
 import uuid
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ WITH claimed AS (
         next_attempt_at = clock_timestamp() + make_interval(secs => %(claim_seconds)s)
     WHERE d.message_id = ANY(ARRAY(
         SELECT message_id FROM delivery_replydelivery
-        WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+        WHERE state = 'pending' AND next_attempt_at <= statement_timestamp()
         ORDER BY next_attempt_at, message_id
         LIMIT %(limit)s
         FOR NO KEY UPDATE SKIP LOCKED
@@ -125,7 +129,7 @@ def deliveries_expire() -> int:
             UPDATE delivery_replydelivery
             SET state = 'failed', next_attempt_at = NULL, claim_token = NULL,
                 last_error = left(ltrim(last_error || %s), 500)
-            WHERE state = 'pending' AND next_attempt_at <= clock_timestamp() AND give_up_at <= clock_timestamp()
+            WHERE state = 'pending' AND give_up_at <= statement_timestamp() AND next_attempt_at <= statement_timestamp()
             """,
             [GAVE_UP],
         )
@@ -138,9 +142,9 @@ def deliveries_due() -> bool:
         cursor.execute(
             """
             SELECT EXISTS (
-                SELECT FROM delivery_replydelivery WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+                SELECT FROM delivery_replydelivery WHERE state = 'pending' AND next_attempt_at <= statement_timestamp()
             ) AND NOT EXISTS (
-                SELECT FROM delivery_receivercircuit WHERE id = 1 AND probe_at > clock_timestamp()
+                SELECT FROM delivery_receivercircuit WHERE id = 1 AND probe_at > statement_timestamp()
             )
             """
         )

@@ -40,6 +40,10 @@ from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due,
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# A batch starts POSTs for this long, then waits for those in flight and settles (a fuller batch waits its turn).
+SEND_WINDOW_SECONDS = 4.0
+# From the job's soft time limit to its hard one: a batch interrupted at the soft limit still settles.
+SETTLE_MARGIN_SECONDS = 5.0
 
 # How a delivery job is enqueued (delivery.tasks): a wake-up call, carrying nothing.
 DeliveryWake = Callable[[], None]
@@ -79,9 +83,10 @@ def reply_deliveries_open(
 
 
 def deliveries_wake_due(*, wake: DeliveryWake) -> int:
-    """The sweep's step: fail the deliveries past give_up_at that nothing holds, and wake a delivery job when a
-    delivery is due and the circuit lets a batch or a probe out (retries come due this way). Returns how many
-    failed."""
+    """Delivery's periodic step, on its own queue: fail the deliveries past give_up_at that nothing holds, and wake
+    a delivery job when a delivery is due and the circuit lets a batch or a probe out (retries come due this way).
+    Returns how many failed. Both read through partial indexes of pending rows, as conditions of the index (see
+    delivery.queries): the cost follows what is due, not what is held."""
     if not delivery_enabled():
         return 0
     expired = deliveries_expire()
@@ -191,15 +196,21 @@ def retry_wait(attempts: int, retry_after: float | None) -> float:
 
 
 def send_window() -> float:
-    """Seconds in which a batch starts POSTs: what is left of the job's soft time limit once the last POST has had
-    its timeout and the settle a second (delivery.checks keeps it at one second at least)."""
-    return settings.CELERY_TASK_SOFT_TIME_LIMIT - settings.REPLY_WEBHOOK_TIMEOUT_SECONDS - 1
+    """Seconds in which a batch starts POSTs."""
+    return SEND_WINDOW_SECONDS
+
+
+def time_limits() -> tuple[float, float]:
+    """The delivery job's own (soft, hard) time limits, not the reply jobs': the send window, then the last POST's
+    timeout and a second for the settle; the hard limit SETTLE_MARGIN_SECONDS later."""
+    soft = send_window() + settings.REPLY_WEBHOOK_TIMEOUT_SECONDS + 1
+    return soft, soft + SETTLE_MARGIN_SECONDS
 
 
 def claim_seconds() -> float:
     """How long a batch holds its rows: a second past its job's hard time limit, so no live batch loses them (the
     claim starts after the job did). A batch whose process died leaves them due again at the end."""
-    return settings.CELERY_TASK_TIME_LIMIT + 1
+    return time_limits()[1] + 1
 
 
 def _post(reply: Claimed) -> client.Post:

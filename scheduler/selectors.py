@@ -10,7 +10,7 @@ from core.clock import ClockTimestamp
 from scheduler.models import SweepHeartbeat
 
 # The sweep's periodic task (setup_periodic_tasks creates it; ops may change its interval in the admin).
-SWEEP_TASK_NAME = "Sweep: parked messages, reply and delivery wake-ups"
+SWEEP_TASK_NAME = "Sweep: parked messages and reply wake-ups"
 
 
 def sweep_last() -> tuple[datetime, float] | None:

@@ -29,7 +29,7 @@ from chat.selectors import parked_messages_exist
 from core import metrics
 from core.clock import ClockTimestamp
 from core.jobs import enqueue_safely
-from delivery.services import DeliveryWake, deliveries_wake_due
+from delivery.services import DeliveryWake
 from scheduler import queries
 from scheduler.grouping import group_rules
 from scheduler.models import SweepHeartbeat
@@ -51,8 +51,6 @@ class SweepResult:
     expired: int
     # When the sweep asked a reply job to wake (None: nothing waits).
     wake_at: datetime | None
-    # Reply deliveries that gave up, past give_up_at (delivery.services).
-    deliveries_expired: int
     duration_ms: float
 
 
@@ -83,22 +81,21 @@ batch_size = BatchSize()
 Wake = Callable[[float, datetime | None], None]
 
 
-def sweep_run(*, wake: Wake, wake_delivery: DeliveryWake) -> SweepResult:
-    """One sweep: attach parked messages, expire stale ones, wake a reply job when one is or becomes due, wake
-    a delivery job when a delivery is due, beat the heart. Idle, with reply delivery off, it is three statements."""
+def sweep_run(*, wake: Wake) -> SweepResult:
+    """One sweep: attach parked messages, expire stale ones, wake a reply job when one is or becomes due, beat the
+    heart. Idle, it is three statements. Reply delivery has a periodic step of its own (delivery.tasks)."""
     started = time.perf_counter()
     attached = expired = 0
     if parked_messages_exist():
         attached = parked_messages_attach()
         expired = parked_messages_expire()
     wake_at = replies_wake_next(wake=wake, due_now=True)
-    deliveries_expired = deliveries_wake_due(wake=wake_delivery)
-    result = SweepResult(attached, expired, wake_at, deliveries_expired, (time.perf_counter() - started) * 1000)
+    result = SweepResult(attached, expired, wake_at, (time.perf_counter() - started) * 1000)
     beat = {"last_sweep_at": ClockTimestamp(), "last_duration_ms": result.duration_ms}
     if not SweepHeartbeat.objects.filter(id=1).update(**beat):
         SweepHeartbeat.objects.get_or_create(id=1, defaults=beat)
     metrics.SWEEP_SECONDS.observe(result.duration_ms / 1000)
-    if attached or expired or deliveries_expired:
+    if attached or expired:
         logger.info("sweep", extra=vars(result))
     return result
 

@@ -14,7 +14,7 @@ from scheduler import services
 
 @shared_task(name="scheduler.sweep", ignore_result=True)
 def sweep() -> dict:
-    result = services.sweep_run(wake=replies_wake_enqueue, wake_delivery=deliveries_send_enqueue)
+    result = services.sweep_run(wake=replies_wake_enqueue)
     return vars(result)
 
 

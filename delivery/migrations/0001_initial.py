@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name_plural': 'reply deliveries',
-                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['next_attempt_at'], name='delivery_pending_due_idx'), models.Index(condition=models.Q(('state', 'delivered'), _negated=True), fields=['state'], name='delivery_undelivered_idx'), models.Index(fields=['created_at'], name='delivery_created_idx')],
+                'indexes': [models.Index(condition=models.Q(('state', 'pending')), fields=['next_attempt_at'], name='delivery_pending_due_idx'), models.Index(condition=models.Q(('state', 'delivered'), _negated=True), fields=['state'], name='delivery_undelivered_idx'), models.Index(condition=models.Q(('state', 'pending')), fields=['give_up_at'], name='delivery_give_up_idx'), models.Index(fields=['created_at', 'message'], name='delivery_created_idx')],
                 'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ['pending', 'delivered', 'failed'])), name='delivery_state_valid'), models.CheckConstraint(condition=models.Q(models.Q(('state', 'pending'), _negated=True), ('next_attempt_at__isnull', False), _connector='OR'), name='delivery_pending_has_next_attempt'), models.CheckConstraint(condition=models.Q(models.Q(('delivered_at__isnull', False), ('state', 'delivered')), models.Q(models.Q(('state', 'delivered'), _negated=True), ('delivered_at__isnull', True)), _connector='OR'), name='delivery_delivered_at_matches_state')],
             },
         ),

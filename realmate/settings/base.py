@@ -178,8 +178,8 @@ REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
 REPLY_WEBHOOK_CONCURRENCY = env.int("REPLY_WEBHOOK_CONCURRENCY", default=16)
 # Due deliveries one delivery job claims and POSTs at most (delivery.services); bench/README.md has the measurement.
 REPLY_DELIVERY_BATCH = env.int("REPLY_DELIVERY_BATCH", default=500)
-# One POST may take this long before it counts as a timeout (and is retried); at least 2 s below the job's soft
-# time limit (CELERY_TASK_SOFT_TIME_LIMIT), which leaves a batch the rest to start its POSTs in.
+# One POST may take this long before it counts as a timeout (and is retried). A delivery job's own time limits
+# follow from it (delivery.services.time_limits), not from CELERY_TASK_*_TIME_LIMIT.
 REPLY_WEBHOOK_TIMEOUT_SECONDS = env.float("REPLY_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Retries wait a random time up to BACKOFF x 2^(attempt - 1), capped at BACKOFF_MAX (a Retry-After asks for more).
 REPLY_DELIVERY_BACKOFF_SECONDS = env.int("REPLY_DELIVERY_BACKOFF_SECONDS", default=2)
@@ -235,6 +235,7 @@ CELERY_TASK_ROUTES = {
     "scheduler.sweep": {"queue": SWEEP_QUEUE},
     "scheduler.parked_messages_purge": {"queue": SWEEP_QUEUE},
     "delivery.deliveries_send": {"queue": DELIVERY_QUEUE},
+    "delivery.deliveries_wake_due": {"queue": DELIVERY_QUEUE},
 }
 # Publishing must not hang a sweep for long when Redis is down; the next sweep asks again.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

@@ -28,9 +28,6 @@ DELIVERY = {
     "REPLY_DELIVERY_BACKOFF_MAX_SECONDS": "2",
     "REPLY_WEBHOOK_CONCURRENCY": "4",
     "REPLY_CIRCUIT_PROBE_SECONDS": "1",
-    # A batch whose process died holds its replies for its job's hard time limit and a second: 7 s.
-    "CELERY_TASK_SOFT_TIME_LIMIT": "5",
-    "CELERY_TASK_TIME_LIMIT": "6",
 }
 
 

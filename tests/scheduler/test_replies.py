@@ -111,7 +111,7 @@ def test_the_lost_job_case_an_older_group_that_ended_is_answered_while_a_newer_o
     age_rows(Message, [growing[1].id], 0.5)
     woken = Woken()
 
-    sweep_run(wake=woken, wake_delivery=lambda: None)
+    sweep_run(wake=woken)
     [reply] = replies_answer_due(conversation.id)
 
     assert len(woken) == 1

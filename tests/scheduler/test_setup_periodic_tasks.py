@@ -3,6 +3,7 @@ from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from scheduler.management.commands.setup_periodic_tasks import (
+    DELIVERY_TASK_NAME,
     PURGE_TASK_NAME,
     RETENTION_TASK_NAME,
     SWEEP_TASK_NAME,
@@ -11,7 +12,7 @@ from scheduler.management.commands.setup_periodic_tasks import (
 pytestmark = pytest.mark.django_db
 
 
-def test_creates_the_sweep_every_second_and_the_daily_purges(settings):
+def test_creates_the_sweep_and_deliverys_step_every_second_and_the_daily_purges(settings):
     settings.SWEEP_INTERVAL_SECONDS = 1.0
 
     call_command("setup_periodic_tasks")
@@ -25,6 +26,8 @@ def test_creates_the_sweep_every_second_and_the_daily_purges(settings):
         86400,
         "seconds",
     )
+    delivery = PeriodicTask.objects.get(name=DELIVERY_TASK_NAME)
+    assert (delivery.task, delivery.interval.every, delivery.expire_seconds) == ("delivery.deliveries_wake_due", 1, 2)
     retention = PeriodicTask.objects.get(name=RETENTION_TASK_NAME)
     assert (retention.task, retention.interval.every) == ("scheduler.conversations_purge_retention", 86400)
 
@@ -37,7 +40,7 @@ def test_running_twice_changes_nothing():
 
     after = list(PeriodicTask.objects.order_by("name").values("name", "task", "interval_id", "expire_seconds"))
     assert after == before
-    assert PeriodicTask.objects.count() == 3
+    assert PeriodicTask.objects.count() == 4
 
 
 def test_keeps_the_interval_ops_set_in_the_admin_unless_reset(settings):

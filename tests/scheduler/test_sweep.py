@@ -24,7 +24,7 @@ def woken() -> Woken:
 
 
 def sweep(woken: Woken):
-    return sweep_run(wake=woken, wake_delivery=lambda: None)
+    return sweep_run(wake=woken)
 
 
 def test_a_due_group_wakes_a_reply_job_now(settings, woken):

@@ -15,6 +15,9 @@ from scheduler.selectors import SWEEP_TASK_NAME
 
 PURGE_TASK_NAME = "Purge old parked messages"
 RETENTION_TASK_NAME = "Purge conversations past CONVERSATION_RETENTION_DAYS"
+DELIVERY_TASK_NAME = "Delivery: expire and wake due deliveries"
+# Retries fall due at their own times; a delivery job is woken at most this long after.
+DELIVERY_WAKE_SECONDS = 1
 
 
 def interval_schedule(seconds: float) -> IntervalSchedule:
@@ -28,7 +31,7 @@ def interval_schedule(seconds: float) -> IntervalSchedule:
 
 
 class Command(BaseCommand):
-    help = "Create or update the sweep and the daily purge periodic tasks (django-celery-beat)."
+    help = "Create or update the sweep, delivery's step and the daily purges (django-celery-beat periodic tasks)."
     # The web role's migrate shows the system checks once per start; this command would repeat them.
     requires_system_checks = []
 
@@ -48,6 +51,13 @@ class Command(BaseCommand):
             interval=interval_schedule(sweep_interval),
             # A sweep that waited in the queue for two intervals is stale: the next one is already on its way.
             expire_seconds=max(1, math.ceil(2 * sweep_interval)),
+            reset_schedule=reset_schedule,
+        )
+        self._upsert(
+            DELIVERY_TASK_NAME,
+            task="delivery.deliveries_wake_due",
+            interval=interval_schedule(DELIVERY_WAKE_SECONDS),
+            expire_seconds=2 * DELIVERY_WAKE_SECONDS,
             reset_schedule=reset_schedule,
         )
         self._upsert(
