@@ -50,4 +50,4 @@ run: venv services
 
 bench: venv services
 	$(VENV)/bin/python bench/webhook_bench.py
-	$(VENV)/bin/python bench/sweep_bench.py
+	$(VENV)/bin/python bench/history_bench.py --keep

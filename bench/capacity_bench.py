@@ -214,6 +214,15 @@ def backlog_seed(stack, groups: int, prefix: str = "") -> None:
             SELECT gen_random_uuid(), first.id, 'INBOUND', 'oi', now(), first.arrival - k * interval '1 second', true
             FROM first CROSS JOIN generate_series(0, 1) AS k"""
     )
+    # Each conversation's moment, as the webhook would have set it (first arrival plus the window): come already.
+    # A tree from before that column (--against) finds its candidates from the messages themselves.
+    has_moment = "SELECT 1 FROM information_schema.columns WHERE column_name = 'reply_due_at'"
+    if stack.sql(has_moment):
+        stack.sql(
+            """UPDATE chat_conversation c SET reply_due_at = w.first + interval '5 seconds'
+               FROM (SELECT conversation_id, min(received_at) AS first FROM chat_message WHERE pending GROUP BY 1) w
+               WHERE c.id = w.conversation_id"""
+        )
     stack.sql("VACUUM ANALYZE")
 
 

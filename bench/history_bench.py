@@ -58,6 +58,8 @@ def fill_live(name: str) -> None:
         f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending)
             SELECT md5('live' || n || k)::uuid, md5('live' || n)::uuid, 'INBOUND', 'oi', now(), true
             FROM generate_series(1, {LIVE}) AS n, generate_series(1, 2) AS k""",
+        # Their moment, as the webhook sets it: due a window from now, and due for the rest of the run.
+        "UPDATE chat_conversation SET reply_due_at = now() + interval '5 seconds'",
         # An earlier reply of each, delivered: the admin's delivery list has a page to show.
         f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending, send_reason)
             SELECT md5('live-reply' || n)::uuid, md5('live' || n)::uuid, 'OUTBOUND', 'ok', now(), false, 'quiet'
@@ -156,18 +158,9 @@ def main() -> None:
 
     from delivery.queries import deliveries_claim
     from delivery.services import deliveries_wake_due
-    from scheduler.grouping import group_rules
-    from scheduler.queries import CANDIDATES_LOCK_SQL
+    from scheduler.queries import CLAIM_SQL
     from scheduler.services import sweep_run
 
-    rules = group_rules()
-    claim_params = {
-        "candidate_age": rules.candidate_age,
-        "max_messages": rules.max_messages,
-        "closed": "CLOSED",
-        "after": None,
-        "limit": 500,
-    }
     client = Client()
 
     def use(name: str) -> None:
@@ -181,12 +174,12 @@ def main() -> None:
         assert response.status_code == 200, (path, response.status_code)
 
     def sweep() -> None:
-        sweep_run(wake=lambda countdown, woken_for: None)
+        sweep_run(wake=lambda countdown: None)
 
     def claim() -> None:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(CANDIDATES_LOCK_SQL, claim_params)
+                cursor.execute(CLAIM_SQL, {"limit": 500})
                 cursor.fetchall()
             transaction.set_rollback(True)
 
@@ -269,6 +262,11 @@ def main() -> None:
     e_rows, l_rows = statistics.median(read_at_rest[EMPTY]), statistics.median(read_at_rest[LOADED])
     growth = l_rows / max(e_rows, 1)
     print(f"| rows read a second at rest (sweep, delivery step) | {e_rows:,.0f} | {l_rows:,.0f} | {growth:.2f} |||")
+    use(LOADED)
+    print("\nplan of the claim of due replies, loaded:")
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + CLAIM_SQL, {"limit": 500})
+        print("\n".join("    " + line for (line,) in cursor.fetchall()))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ class Conversation(models.Model):
     # Last change seen by a reader: created, closed, or a reply written.
     updated_at = models.DateTimeField(db_default=ClockTimestamp())
     closed_at = models.DateTimeField(null=True, blank=True)
+    # When the reply engine may next have a group of this conversation to answer: a lower bound, never later than
+    # the true moment (scheduler.grouping decides). Set when a group starts (its first message's arrival plus the
+    # shortest wait), brought forward by a full group or a close, moved by each batch that looks; None while no
+    # message waits. The reply engine claims only the conversations whose moment has come.
+    reply_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = list(CONVERSATION_ORDER)
@@ -38,6 +43,8 @@ class Conversation(models.Model):
             # The list pages by key in CONVERSATION_ORDER (a backward scan), with a status filter or without.
             models.Index(fields=["updated_at", "id"], name="conversation_activity_idx"),
             models.Index(fields=["status", "updated_at", "id"], name="conversation_status_idx"),
+            # Its size is the number of conversations with messages waiting, not of conversations.
+            models.Index(fields=["reply_due_at"], condition=Q(reply_due_at__isnull=False), name="conversation_due_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["OPEN", "CLOSED"]), name="conversation_status_valid"),

@@ -112,12 +112,13 @@ def parked_messages_purge() -> int:
 def _attach(rows: list[ParkedMessage]) -> list[Message]:
     """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
 
-    Runs inside the caller's transaction. Like a NEW_MESSAGE, it holds FOR SHARE on the conversations, so a
-    reply job running now either sees these messages or runs after them.
+    Runs inside the caller's transaction. Like a NEW_MESSAGE, it locks the conversations, so a reply batch running
+    now either sees these messages or runs after them; and it makes them due now, so the next batch sets when
+    their groups are (their arrivals are older than this moment).
     """
     if not rows:
         return []
-    queries.conversations_lock_for_share(list({row.conversation_id for row in rows}))
+    queries.conversations_due_now(list({row.conversation_id for row in rows}))
     messages = Message.objects.bulk_create(
         [
             Message(

@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from chat.models import MESSAGE_ORDER, Conversation, Message, ParkedMessage
+from chat.reply_timing import GroupRules
 
 OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
 
@@ -35,14 +36,16 @@ def conversation_insert(*, conversation_id: uuid.UUID, event_at: datetime) -> Co
 
 
 def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation | None:
-    """Close the conversation if it is OPEN (else None). The lock waits for every NEW_MESSAGE in flight (they
-    hold FOR SHARE): a message either commits before the close, and is listed by the next statement, or sees the
-    conversation CLOSED. The row is locked in a subquery, so closed_at is read on the database clock after the
-    wait: PostgreSQL computes an UPDATE's new row before it waits for a lock on the old one."""
+    """Close the conversation if it is OPEN (else None), and make its waiting messages due now. The lock waits for
+    every NEW_MESSAGE in flight (they hold it too): a message either commits before the close, and is listed by
+    the next statement, or sees the conversation CLOSED. The row is locked in a subquery, so closed_at is read on
+    the database clock after the wait: PostgreSQL computes an UPDATE's new row before it waits for a lock on the
+    old one."""
     rows = Conversation.objects.raw(
         """
         UPDATE chat_conversation c
-        SET status = %s, closed_at = locked.at, updated_at = locked.at, closed_event_at = %s
+        SET status = %s, closed_at = locked.at, updated_at = locked.at, closed_event_at = %s,
+            reply_due_at = CASE WHEN c.reply_due_at IS NOT NULL THEN least(c.reply_due_at, locked.at) END
         FROM (
             SELECT id, clock_timestamp() AS at
             FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
@@ -71,49 +74,79 @@ def conversation_messages(
 
 
 def message_insert_if_open(
-    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime, rules: GroupRules
 ) -> bool:
     """Insert a pending INBOUND message if its conversation exists and is OPEN and the id is new in both tables;
-    True when it did. Holds FOR SHARE on the conversation until the transaction ends, so a reply job (FOR NO KEY
-    UPDATE) waits for the message and sees it, and a close waits for it too. One round trip, one commit."""
+    True when it did. Brings the conversation's reply_due_at forward when this message can make a group due
+    sooner: the first of a group, its arrival plus the shortest wait; the one that fills a group (by the count of
+    waiting messages, at least the group's size), its arrival. Locks the conversation FOR NO KEY UPDATE until the
+    transaction ends, so a reply batch (which skips it) and a close wait for the message and see it, and two
+    messages of one conversation take turns. One round trip, one commit; the conversation row is written only
+    when its moment moves (about once per group)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            WITH conversation AS (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR SHARE)
-            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
-            SELECT %s, conversation.id, %s, %s, %s, clock_timestamp(), true
-            FROM conversation
-            WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %s AND p.state <> %s)
-            ON CONFLICT (id) DO NOTHING
-            RETURNING id
+            WITH conversation AS (
+                SELECT id, reply_due_at FROM chat_conversation WHERE id = %(conversation)s AND status = %(open)s
+                FOR NO KEY UPDATE
+            ), inserted AS (
+                INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending)
+                SELECT %(id)s, conversation.id, %(inbound)s, %(content)s, %(event_at)s, clock_timestamp(), true
+                FROM conversation
+                WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id, received_at
+            ), due AS (
+                SELECT c.id, CASE
+                    WHEN (SELECT count(*) FROM chat_message m WHERE m.conversation_id = c.id AND m.pending) + 1
+                         >= %(max_messages)s THEN i.received_at
+                    ELSE i.received_at + %(first_due_after)s
+                END AS at
+                FROM conversation c, inserted i
+            ), moved AS (
+                UPDATE chat_conversation c SET reply_due_at = due.at
+                FROM due, conversation
+                WHERE c.id = due.id AND (conversation.reply_due_at IS NULL OR due.at < conversation.reply_due_at)
+            )
+            SELECT id FROM inserted
             """,
-            [
-                conversation_id,
-                OPEN,
-                message_id,
-                Message.Type.INBOUND,
-                content,
-                event_at,
-                message_id,
-                ParkedMessage.State.ATTACHED,
-            ],
+            {
+                "conversation": conversation_id,
+                "open": OPEN,
+                "id": message_id,
+                "inbound": Message.Type.INBOUND,
+                "content": content,
+                "event_at": event_at,
+                "attached": ParkedMessage.State.ATTACHED,
+                "max_messages": rules.max_messages,
+                "first_due_after": rules.first_due_after,
+            },
         )
         return cursor.fetchone() is not None
 
 
 def conversation_status_for_share(conversation_id: uuid.UUID) -> str | None:
-    """The conversation's status, locked FOR SHARE until the transaction ends (None when it does not exist):
-    the careful path of a NEW_MESSAGE holds the same lock as the fast one."""
+    """The conversation's status, locked FOR SHARE until the transaction ends (None when it does not exist): the
+    careful path of a NEW_MESSAGE, which stores nothing, waits for what holds the conversation."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT status FROM chat_conversation WHERE id = %s FOR SHARE", [conversation_id])
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-def conversations_lock_for_share(conversation_ids: list[uuid.UUID]) -> None:
-    """FOR SHARE on several conversations, as a NEW_MESSAGE holds on its own (attaching parked messages)."""
+def conversations_due_now(conversation_ids: list[uuid.UUID]) -> None:
+    """Lock several conversations as a NEW_MESSAGE locks its own (attaching parked messages to them) and make them
+    due now: the next reply batch reads their messages and sets the exact moment. In id order, so two callers
+    never deadlock."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) FOR SHARE", [conversation_ids])
+        cursor.execute(
+            """
+            UPDATE chat_conversation c SET reply_due_at = least(c.reply_due_at, clock_timestamp())
+            FROM (SELECT id FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE) locked
+            WHERE c.id = locked.id
+            """,
+            [conversation_ids],
+        )
 
 
 def conversations_lock_for_erasure(conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
@@ -121,7 +154,7 @@ def conversations_lock_for_erasure(conversation_ids: list[uuid.UUID]) -> list[uu
     reply batch (FOR NO KEY UPDATE) holding one, and makes the next ones wait, then find it gone. Returns the ids
     that exist."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM chat_conversation WHERE id = ANY(%s) FOR UPDATE", [conversation_ids])
+        cursor.execute("SELECT id FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [conversation_ids])
         return [row[0] for row in cursor.fetchall()]
 
 

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from chat import queries
 from chat.models import Conversation, Message, ParkedMessage, message_order_key
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
+from chat.reply_timing import group_rules
 from chat.selectors import ConversationDetail, conversation_detail
 from core.errors import ApplicationError
 
@@ -86,9 +87,10 @@ def message_receive(
     content) is a DUPLICATE with no effect; otherwise ApplicationError for a CLOSED conversation, an id used elsewhere
     or a parked id whose ORPHAN_TTL has passed; or the conversation is unknown and the message is parked.
     """
+    rules = group_rules()
     for _ in range(MESSAGE_ATTEMPTS):
         if queries.message_insert_if_open(
-            message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at
+            message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at, rules=rules
         ):
             logger.info(
                 "message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)}

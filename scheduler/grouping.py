@@ -1,14 +1,13 @@
 """The one rule that decides replies: how pending messages split into groups, when a group is due, what its
-reply says. SQL only nominates candidates (scheduler.queries); every decision is made here, in Python."""
+reply says. A conversation's reply_due_at only says when to look again (a lower bound: chat stores it as messages
+arrive, a batch from open_group_due_at); every decision is made here, in Python."""
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
-from django.conf import settings
-
 from chat.models import Message, message_order_key
+from chat.reply_timing import GroupRules
 
 REPLY_HEADER = "Mensagens recebidas:\n"
 
@@ -19,29 +18,6 @@ class Arrival(Protocol):
     id: uuid.UUID
     timestamp: datetime
     received_at: datetime
-
-
-@dataclass(frozen=True)
-class GroupRules:
-    """When a group of pending messages ends: after `window` of quiet, at `max_messages`, or once its first
-    message has waited `max_wait`."""
-
-    window: timedelta
-    max_wait: timedelta
-    max_messages: int
-
-    @property
-    def candidate_age(self) -> timedelta:
-        """No group can fall due on time alone before its first message is this old (scheduler.queries)."""
-        return min(self.window, self.max_wait)
-
-
-def group_rules() -> GroupRules:
-    return GroupRules(
-        window=timedelta(seconds=settings.GROUP_WINDOW_SECONDS),
-        max_wait=timedelta(seconds=settings.MAX_GROUP_WAIT_SECONDS),
-        max_messages=settings.MAX_GROUP_MESSAGES,
-    )
 
 
 def message_groups_split(messages: list[Arrival], rules: GroupRules) -> list[tuple[list[Arrival], str | None]]:

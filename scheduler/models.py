@@ -13,17 +13,3 @@ class SweepHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"last sweep at {self.last_sweep_at:%Y-%m-%d %H:%M:%S.%f}"
-
-
-class ReplyWakeup(models.Model):
-    """One row: the next moment a reply job is scheduled to wake, so sweeps and batches that want the same
-    wake-up schedule one job between them (scheduler.services.replies_wake)."""
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    wake_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="reply_wakeup_single_row")]
-
-    def __str__(self) -> str:
-        return f"next wake-up at {self.wake_at:%Y-%m-%d %H:%M:%S.%f}"

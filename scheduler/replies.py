@@ -1,12 +1,12 @@
 """Reply batches: answer the due groups of many conversations in one short transaction, with a few set-based
 statements, whatever the number of conversations.
 
-One batch: lock up to `limit` candidate conversations (FOR NO KEY UPDATE SKIP LOCKED, oldest waiting message
-first), read their pending messages in one query with the database clock, decide every group in Python
-(scheduler.grouping), then write every reply with one multi-row INSERT, mark the answered messages with one
-UPDATE ... FROM unnest(...), open the deliveries with one more INSERT, touch the conversations with one UPDATE, and
-commit once. A batch whose statements fail because of one conversation's rows is retried in halves, so one
-poisoned conversation costs itself, not the rest.
+One batch: claim up to `limit` conversations whose reply_due_at has come (FOR NO KEY UPDATE SKIP LOCKED, longest
+due first), read their pending messages in one query, decide every group in Python (scheduler.grouping), then
+write every reply with one multi-row INSERT, mark the answered messages with one UPDATE ... FROM unnest(...), open
+the deliveries with one more INSERT, set each conversation's next moment (and updated_at) with one UPDATE, and
+commit once. A conversation whose group is still growing costs one claim per moment it was given, not one per
+sweep: the batch moves its moment to when the rule can next turn.
 """
 
 import logging
@@ -21,26 +21,21 @@ from operator import attrgetter
 from django.db import DatabaseError, transaction
 
 from chat.models import Conversation, Message
+from chat.reply_timing import GroupRules, group_rules
 from core import metrics
 from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
 from scheduler import queries
-from scheduler.grouping import (
-    Arrival,
-    GroupRules,
-    group_rules,
-    message_groups_split,
-    open_group_due_at,
-    open_group_reason,
-    reply_content,
-)
+from scheduler.grouping import Arrival, message_groups_split, open_group_due_at, open_group_reason, reply_content
 
 logger = logging.getLogger(__name__)
 
 # SQLSTATE classes that come from the rows a batch writes (data exception, integrity constraint violation,
-# transaction rollback such as a deadlock, an exception raised by a trigger): retrying the batch in halves
-# isolates them. Any other error (the connection, the server) fails the whole job, which is retried.
+# transaction rollback such as a deadlock, an exception raised by a trigger). Any other error (the connection, the
+# server) fails the whole job, which is retried.
 ROW_ERROR_CLASSES = ("22", "23", "40", "P0")
+# A conversation whose rows fail is looked at again this much later, so it does not head every batch meanwhile.
+FAILING_POSTPONE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,19 +68,10 @@ class Reply:
 
 @dataclass
 class Written:
-    """What a batch (or part of one) wrote, and the earliest due time of the open groups it saw but left."""
+    """What a batch (or part of one) wrote."""
 
     replies: list[Reply] = field(default_factory=list)
     answered: int = 0
-    next_due_at: datetime | None = None
-    # When its transaction started (database clock): a conversation may have become a candidate after it, unseen.
-    since: datetime | None = None
-
-    def add(self, other: "Written") -> None:
-        self.replies += other.replies
-        self.answered += other.answered
-        self.next_due_at = earliest(self.next_due_at, other.next_due_at)
-        self.since = earliest(self.since, other.since)
 
 
 @dataclass(frozen=True)
@@ -93,15 +79,8 @@ class BatchResult:
     claimed: int
     reply_ids: tuple[uuid.UUID, ...]
     answered: int
-    # The batch took `limit` conversations: more candidates may follow `cursor` (the last one's oldest arrival;
-    # another conversation with that very arrival, to the microsecond, waits for the next wake-up).
+    # The batch took `limit` conversations: more may be due.
     full: bool
-    # Part of the batch failed on its rows and was retried in halves (its duration says nothing of its size).
-    split: bool
-    cursor: datetime | None
-    next_due_at: datetime | None
-    # When the batch's transaction started (None: it claimed nothing); see Written.since.
-    since: datetime | None
     duration: float
 
     @property
@@ -109,64 +88,52 @@ class BatchResult:
         return len(self.reply_ids)
 
 
-def earliest(*moments: datetime | None) -> datetime | None:
-    return min((moment for moment in moments if moment is not None), default=None)
-
-
 def replies_write_batch(
     *,
     limit: int,
-    after: datetime | None = None,
-    continue_after: Callable[[datetime], None] | None = None,
+    continue_now: Callable[[], None] | None = None,
     wake_delivery: DeliveryWake | None = None,
 ) -> BatchResult:
-    """Answer the due groups of up to `limit` candidate conversations (those whose oldest waiting message arrived
-    after `after`, when given) with exactly one OUTBOUND each, in one transaction; idempotent, and safe to run in
-    any number of processes at once (SKIP LOCKED gives each a disjoint batch).
+    """Answer the due groups of up to `limit` due conversations with exactly one OUTBOUND each, in one transaction;
+    idempotent, and safe to run in any number of processes at once (SKIP LOCKED gives each a disjoint batch).
 
-    When the batch is full, `continue_after(cursor)` is called as soon as it is claimed, so another process can
-    take the next batch while this one writes. Never answers a group before it is due on the database clock,
-    read after the lock. When reply delivery is on, each reply's delivery is opened in the same transaction, and
-    `wake_delivery` wakes a delivery job once it commits.
+    When the batch is full, `continue_now()` is called as soon as it is claimed, so another process can take the
+    next batch while this one writes. Never answers a group before it is due on the database clock, read as the
+    rows are locked. When reply delivery is on, each reply's delivery is opened in the same transaction, and
+    `wake_delivery` wakes a delivery job once it commits. A batch whose rows fail is answered again one
+    conversation at a time: the one that fails is logged and postponed, the others are answered.
     """
     rules = group_rules()
     started = time.perf_counter()
-    claimed: list[tuple[uuid.UUID, str, datetime]] = []
-    split = False
+    statuses: dict[uuid.UUID, str] = {}
     try:
         with transaction.atomic():
-            claimed = queries.candidates_lock(
-                limit=limit, after=after, candidate_age=rules.candidate_age, max_messages=rules.max_messages
-            )
-            if claimed and len(claimed) == limit and continue_after is not None:
-                # Enqueued now, not on commit, so another process takes the next batch while this one writes. With
-                # Redis away this holds the locks for one failed connection attempt (the enqueue does not retry).
-                enqueue_safely(continue_after, claimed[-1][2])
-            written = _groups_answer({id_: status for id_, status, _ in claimed}, rules, wake_delivery)
+            statuses, now = queries.conversations_claim(limit=limit)
+            if len(statuses) == limit and continue_now is not None:
+                # Enqueued now, not on commit, so another process takes the next batch while this one writes.
+                enqueue_safely(continue_now)
+            written = _groups_answer(statuses, now, rules, wake_delivery)
     except DatabaseError as error:
-        if not claimed or not _caused_by_rows(error):
+        if not statuses or not _caused_by_rows(error):
             raise
-        logger.warning("reply batch failed: retrying it in halves", extra={"error": str(error)})
-        split = True
-        written = _groups_answer_in_halves([id_ for id_, _, _ in claimed], rules, wake_delivery)
+        logger.warning("reply batch failed: answering its conversations one by one", extra={"error": str(error)})
+        written = _groups_answer_one_by_one(list(statuses), rules, wake_delivery)
     result = BatchResult(
-        claimed=len(claimed),
+        claimed=len(statuses),
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
-        full=len(claimed) == limit,
-        split=split,
-        cursor=claimed[-1][2] if claimed else None,
-        next_due_at=written.next_due_at,
-        since=written.since,
+        full=len(statuses) == limit,
         duration=time.perf_counter() - started,
     )
     _batch_report(result, written.replies)
     return result
 
 
-def _groups_answer(statuses: dict[uuid.UUID, str], rules: GroupRules, wake_delivery: DeliveryWake | None) -> Written:
-    """Inside the caller's transaction, with the conversations locked: read their pending messages, decide, and
-    write every reply with a few set-based statements."""
+def _groups_answer(
+    statuses: dict[uuid.UUID, str], now: datetime | None, rules: GroupRules, wake_delivery: DeliveryWake | None
+) -> Written:
+    """Inside the caller's transaction, with the conversations claimed: read their pending messages, decide, write
+    every reply, and give each conversation its next moment."""
     if not statuses:
         return Written()
     # Rows, not model instances: a batch reads thousands, and the rule needs four fields of each.
@@ -175,19 +142,15 @@ def _groups_answer(statuses: dict[uuid.UUID, str], rules: GroupRules, wake_deliv
         .order_by("conversation_id", "received_at", "id")
         .values_list("id", "conversation_id", "timestamp", "received_at", named=True)
     )
-    if not pending:
-        return Written()
-    # The database clock, read after the lock: no message stamped before it is missed (a NEW_MESSAGE for these
-    # conversations waits for this transaction's commit).
-    now, started = queries.database_clock()
-    written = Written(since=started)
+    written = Written()
+    due_at: dict[uuid.UUID, datetime | None] = dict.fromkeys(statuses)
     for conversation_id, messages in groupby(pending, key=attrgetter("conversation_id")):
         closed = statuses[conversation_id] == Conversation.Status.CLOSED
         groups = message_groups_split(list(messages), rules)
         newest, _ = groups.pop()
         reason = open_group_reason(newest, now, closed, rules)
         if reason is None:
-            written.next_due_at = earliest(written.next_due_at, open_group_due_at(newest, closed, rules))
+            due_at[conversation_id] = open_group_due_at(newest, closed, rules)
         else:
             groups.append((newest, reason))
         for n, (group, reason) in enumerate(groups):
@@ -199,40 +162,39 @@ def _groups_answer(statuses: dict[uuid.UUID, str], rules: GroupRules, wake_deliv
             [message_id for reply in written.replies for message_id in reply.answers],
             [reply.id for reply in written.replies for _ in reply.answers],
         )
-        Conversation.objects.filter(id__in={reply.conversation_id for reply in written.replies}).update(updated_at=now)
         reply_deliveries_open([reply.id for reply in written.replies], now=now, wake=wake_delivery)
         replies = written.replies
         transaction.on_commit(lambda: _replies_metrics(replies))
+    replied = {reply.conversation_id for reply in written.replies}
+    queries.conversations_settle(list(due_at), list(due_at.values()), [c in replied for c in due_at], now=now)
     return written
 
 
-def _groups_answer_in_halves(
+def _groups_answer_one_by_one(
     conversation_ids: list[uuid.UUID], rules: GroupRules, wake_delivery: DeliveryWake | None
 ) -> Written:
-    """Answer the conversations of a failed batch in two halves, each in its own transaction, and split a half
-    that fails again, down to the one conversation whose rows fail: it is logged and left pending."""
+    """Answer the conversations of a failed batch each in its own transaction; one whose rows fail again is logged
+    and postponed (FAILING_POSTPONE_SECONDS), its messages left pending."""
     written = Written()
-    middle = len(conversation_ids) // 2
-    for part in (conversation_ids[:middle], conversation_ids[middle:]):
-        if not part:
-            continue
+    for conversation_id in conversation_ids:
         try:
             with transaction.atomic():
                 statuses = dict(
                     Conversation.objects.select_for_update(no_key=True, skip_locked=True)
-                    .filter(id__in=part)
+                    .filter(id=conversation_id)
                     .values_list("id", "status")
                 )
-                written.add(_groups_answer(statuses, rules, wake_delivery))
+                part = _groups_answer(statuses, queries.database_now(), rules, wake_delivery)
         except DatabaseError as error:
             if not _caused_by_rows(error):
                 raise
-            if len(part) > 1:
-                written.add(_groups_answer_in_halves(part, rules, wake_delivery))
-            else:
-                logger.exception(
-                    "reply not written: its conversation's rows fail", extra={"conversation_id": str(part[0])}
-                )
+            logger.exception(
+                "reply not written: its conversation's rows fail", extra={"conversation_id": str(conversation_id)}
+            )
+            queries.conversations_postpone([conversation_id], FAILING_POSTPONE_SECONDS)
+            continue
+        written.replies += part.replies
+        written.answered += part.answered
     return written
 
 

@@ -1,7 +1,5 @@
 """Celery tasks: each calls the service of the same name and is safe to run twice. A reply job is a wake-up call:
-it carries no conversation, only where a chain of batches goes on."""
-
-from datetime import datetime
+it carries nothing, and claims what is due."""
 
 from celery import shared_task
 from django.conf import settings
@@ -26,14 +24,8 @@ def sweep() -> dict:
     retry_backoff=True,
     max_retries=5,
 )
-def replies_answer(after: str | None = None, woken_for: str | None = None) -> int:
-    result = services.replies_answer(
-        after=datetime.fromisoformat(after) if after else None,
-        continue_after=replies_continue_enqueue,
-        wake=replies_wake_enqueue,
-        woken_for=datetime.fromisoformat(woken_for) if woken_for else None,
-        wake_delivery=deliveries_send_enqueue,
-    )
+def replies_answer() -> int:
+    result = services.replies_answer(continue_now=replies_continue_enqueue, wake_delivery=deliveries_send_enqueue)
     return result.replies
 
 
@@ -51,11 +43,10 @@ def conversations_purge_retention() -> int:
     return erased.conversations
 
 
-def replies_wake_enqueue(countdown: float, woken_for: datetime | None) -> None:
-    kwargs = {"woken_for": woken_for.isoformat()} if woken_for else {}
-    replies_answer.apply_async(kwargs=kwargs, countdown=countdown or None)
+def replies_wake_enqueue(countdown: float) -> None:
+    replies_answer.apply_async(countdown=countdown or None)
 
 
-def replies_continue_enqueue(after: datetime) -> None:
+def replies_continue_enqueue() -> None:
     # No publish retries: the caller holds its batch's locks meanwhile, and the next sweep makes up for a failure.
-    replies_answer.apply_async(args=[after.isoformat()], retry=False)
+    replies_answer.apply_async(retry=False)

@@ -33,12 +33,19 @@ def close_conversation(conversation_id) -> dict:
 
 
 def age_rows(model: type[Message] | type[ParkedMessage], ids, seconds: float) -> None:
-    """Move arrival times back in time, as if the rows had arrived `seconds` earlier."""
+    """Move arrival times back in time, as if the rows had arrived `seconds` earlier; for messages, their
+    conversations' reply_due_at too (still a lower bound)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {model._meta.db_table} SET received_at = received_at - %s WHERE id = ANY(%s::uuid[])",
             [timedelta(seconds=seconds), [str(i) for i in ids]],
         )
+        if model is Message:
+            cursor.execute(
+                "UPDATE chat_conversation SET reply_due_at = reply_due_at - %s"
+                " WHERE id IN (SELECT conversation_id FROM chat_message WHERE id = ANY(%s::uuid[]))",
+                [timedelta(seconds=seconds), [str(i) for i in ids]],
+            )
 
 
 def replies_answer_due(conversation_id=None, **kwargs) -> list[Message]:
@@ -55,7 +62,7 @@ def replies_answer_due(conversation_id=None, **kwargs) -> list[Message]:
 class Woken(list):
     """A stand-in for the reply job's enqueue (scheduler.services.Wake): collects the countdowns asked for."""
 
-    def __call__(self, countdown: float, woken_for=None) -> None:
+    def __call__(self, countdown: float) -> None:
         self.append(countdown)
 
 

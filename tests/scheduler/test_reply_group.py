@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, transaction
 
 from chat.models import Conversation, Message
-from chat.services import message_receive
+from chat.services import conversation_close, message_receive
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
@@ -118,9 +118,7 @@ def test_only_the_due_groups_are_answered(settings):
 
 def test_closed_conversation_is_answered_at_once():
     message = MessageFactory()
-    Conversation.objects.filter(id=message.conversation_id).update(
-        status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME
-    )
+    conversation_close(conversation_id=message.conversation_id, event_at=EXAMPLE_TIME)
 
     assert len(replies_answer_due(message.conversation_id)) == 1
 

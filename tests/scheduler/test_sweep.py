@@ -1,20 +1,18 @@
 """The sweep: attach, expire, wake the reply engine, heartbeat (real PostgreSQL; wake-ups collected in a list)."""
 
-from datetime import timedelta
-
 import pytest
 
-from chat.models import Conversation, Message, ParkedMessage
+from chat.models import Message, ParkedMessage
 from chat.parking import parked_messages_purge
-from scheduler.models import ReplyWakeup, SweepHeartbeat
-from scheduler.queries import database_now
-from scheduler.services import WAKE_GRANULARITY, replies_wake, sweep_run
+from chat.services import conversation_close
+from scheduler.models import SweepHeartbeat
+from scheduler.services import WAKE_STEP, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, ParkedMessageFactory
 from tests.helpers import Woken, age_rows
 
 pytestmark = pytest.mark.django_db
 
-GRANULARITY = WAKE_GRANULARITY.total_seconds()
+STEP = WAKE_STEP
 
 
 @pytest.fixture
@@ -33,95 +31,77 @@ def test_a_due_group_wakes_a_reply_job_now(settings, woken):
 
     sweep(woken)
 
+    assert woken == [0]
+
+
+def test_a_group_falling_due_before_the_next_sweep_wakes_a_job_at_its_moment_rounded_up_to_a_step(settings, woken):
+    message = MessageFactory()
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 0.55)
+
+    sweep(woken)
+
     [countdown] = woken
-    assert 0 <= countdown <= GRANULARITY
+    assert 0.55 - 0.1 < countdown <= 0.55 + STEP
+    assert round(countdown / STEP, 6).is_integer()
 
 
-def test_a_fresh_group_wakes_a_reply_job_when_it_falls_due(settings, woken):
+def test_a_group_due_after_the_next_sweep_is_left_to_it(settings, woken):
     message = MessageFactory()
-    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - settings.SWEEP_INTERVAL_SECONDS - 0.5)
 
-    result = sweep(woken)
+    sweep(woken)
 
-    [countdown] = woken
-    assert 2 - 0.5 < countdown <= 2 + GRANULARITY
-    assert result.wake_at is not None
+    assert woken == []
 
 
-def test_a_second_sweep_does_not_schedule_the_same_wake_up_again(settings, woken):
+def test_groups_falling_due_within_one_step_share_a_job_and_the_others_get_one_each(settings, woken, monkeypatch):
+    monkeypatch.setattr("scheduler.services.WAKE_STEP", 1.0)  # steps wide enough for this test's own time
+    settings.SWEEP_INTERVAL_SECONDS = 5
+    for before_due in (1.4, 1.45, 1.5, 3.5):
+        message = MessageFactory()
+        age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - before_due)
+
+    sweep(woken)
+
+    assert woken == [2.0, 4.0]
+
+
+def test_a_lost_job_costs_nothing_the_next_sweep_wakes_one_again(settings, woken):
     message = MessageFactory()
-    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
     sweep(woken)
     sweep(woken)
 
-    assert len(woken) == 1
+    assert woken == [0, 0]
 
 
-def test_an_earlier_wake_up_replaces_a_later_one_and_a_later_one_waits(settings, woken):
-    later = MessageFactory()
-    age_rows(Message, [later.id], settings.GROUP_WINDOW_SECONDS - 3)
-    sweep(woken)
-    earlier = MessageFactory()
-    age_rows(Message, [earlier.id], settings.GROUP_WINDOW_SECONDS - 1)
-    sweep(woken)
-    wake_at = ReplyWakeup.objects.get().wake_at
+def test_a_wake_up_that_cannot_be_enqueued_is_not_counted(settings):
+    """Redis away: nothing is lost, the conversation stays due and the next sweep asks again."""
 
-    assert len(woken) == 2
-    assert woken[1] < woken[0]
-    assert replies_wake(wake_at + 2 * WAKE_GRANULARITY, wake=woken) is False
-    assert len(woken) == 2
+    def unreachable(countdown: float) -> None:
+        raise ConnectionError("redis is away")
 
-
-def test_a_wake_up_whose_time_has_passed_is_spent_so_the_next_is_scheduled(settings, woken):
-    """A lost job costs nothing: its recorded wake-up lapses, and the next sweep schedules another."""
     message = MessageFactory()
-    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS - 2)
-    sweep(woken)
-    assert ReplyWakeup.objects.update(wake_at=EXAMPLE_TIME) == 1
+    age_rows(Message, [message.id], settings.GROUP_WINDOW_SECONDS + 0.1)
 
-    sweep(woken)
-
-    assert len(woken) == 2
-
-
-def test_two_requests_for_the_same_slot_just_ahead_schedule_one_job(woken):
-    now = database_now()
-
-    replies_wake(now + WAKE_GRANULARITY / 5, wake=woken)
-    replies_wake(now + WAKE_GRANULARITY / 5, wake=woken)
-
-    assert len(woken) == 1
-
-
-def test_the_job_woken_for_a_slot_may_ask_for_that_slot_again(woken):
-    """Its host's clock ran a hair ahead: the group is not due yet by the database's, and must not wait a sweep."""
-    now = database_now()
-    replies_wake(now + timedelta(seconds=1), wake=woken)
-    slot = ReplyWakeup.objects.get().wake_at
-
-    assert replies_wake(slot, wake=woken) is False
-    assert replies_wake(slot, wake=woken, woken_for=slot) is True
-    assert len(woken) == 2
+    assert sweep_run(wake=unreachable).wakes == []
 
 
 def test_nothing_pending_wakes_nothing(woken):
     MessageFactory(pending=False)
 
-    assert sweep(woken).wake_at is None
+    assert sweep(woken).wakes == []
     assert woken == []
 
 
 def test_a_closed_conversation_with_a_fresh_group_wakes_a_job_now(woken):
     message = MessageFactory()
-    Conversation.objects.filter(id=message.conversation_id).update(
-        status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME
-    )
+    conversation_close(conversation_id=message.conversation_id, event_at=EXAMPLE_TIME)
 
     sweep(woken)
 
-    assert len(woken) == 1
-    assert woken[0] <= GRANULARITY
+    assert woken == [0]
 
 
 def test_a_full_group_wakes_a_job_now(settings, woken):
@@ -130,8 +110,7 @@ def test_a_full_group_wakes_a_job_now(settings, woken):
 
     sweep(woken)
 
-    assert len(woken) == 1
-    assert woken[0] <= GRANULARITY
+    assert woken == [0]
 
 
 def test_an_idle_sweep_is_three_statements(woken, django_assert_num_queries):

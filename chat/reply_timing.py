@@ -1,0 +1,31 @@
+"""The parameters of the group rule, read from the settings. scheduler.grouping applies the rule; chat needs only
+the earliest moment it can make a conversation's newest messages due, to store it when they arrive."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class GroupRules:
+    """When a group of pending messages ends: after `window` of quiet, at `max_messages`, or once its first
+    message has waited `max_wait`."""
+
+    window: timedelta
+    max_wait: timedelta
+    max_messages: int
+
+    @property
+    def first_due_after(self) -> timedelta:
+        """No group falls due on time alone before its first message is this old: the lower bound a conversation's
+        reply_due_at takes when a group starts (scheduler.grouping.open_group_due_at of a one-message group)."""
+        return min(self.window, self.max_wait)
+
+
+def group_rules() -> GroupRules:
+    return GroupRules(
+        window=timedelta(seconds=settings.GROUP_WINDOW_SECONDS),
+        max_wait=timedelta(seconds=settings.MAX_GROUP_WAIT_SECONDS),
+        max_messages=settings.MAX_GROUP_MESSAGES,
+    )
