@@ -388,8 +388,11 @@ def soak(args: argparse.Namespace) -> None:
     print(f"\nsenders: {failures} requests failed; p99 of how late a request left its schedule: {late:.3f} s")
 
 
-def send_on_schedule(base_url: str, events: list[tuple[float, dict]]) -> tuple[float, int]:
-    """Send each event at its time from a pool of threads; returns (p99 lateness in seconds, failed requests)."""
+def send_on_schedule(
+    base_url: str, events: list[tuple[float, dict]], latencies: list[float] | None = None
+) -> tuple[float, int]:
+    """Send each event at its time from a pool of threads; returns (p99 lateness in seconds, failed requests), and
+    adds each request's latency in seconds to `latencies` when given."""
     started = time.monotonic()
     cursor = iter(events)
     lock = threading.Lock()
@@ -410,7 +413,10 @@ def send_on_schedule(base_url: str, events: list[tuple[float, dict]]) -> tuple[f
                 time.sleep(wait)
             lateness.append(max(0.0, time.monotonic() - started - at))
             try:
+                sent = time.monotonic()
                 response = local.session.post(f"{base_url}/webhook/", json=payload, timeout=30)
+                if latencies is not None:
+                    latencies.append(time.monotonic() - sent)
                 if response.status_code >= 400:
                     failures[0] += 1
             except requests.RequestException:

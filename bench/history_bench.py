@@ -17,6 +17,7 @@ deliveries (rolled back), and the rows one second of periodic work reads at rest
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -51,15 +52,21 @@ def create(name: str) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
+LIVE_IDS = f"(SELECT md5('live' || n)::uuid FROM generate_series(1, {LIVE}) AS n)"
+
+
 def fill_live(name: str) -> None:
+    """The live set, afresh: what an earlier run left of it (answered by its live part) goes first."""
     admin_sql(
+        f"DELETE FROM chat_message WHERE conversation_id IN {LIVE_IDS}",
+        f"DELETE FROM chat_conversation WHERE id IN {LIVE_IDS}",
         f"""INSERT INTO chat_conversation (id, status) SELECT md5('live' || n)::uuid, 'OPEN'
             FROM generate_series(1, {LIVE}) AS n""",
         f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending)
             SELECT md5('live' || n || k)::uuid, md5('live' || n)::uuid, 'INBOUND', 'oi', now(), true
             FROM generate_series(1, {LIVE}) AS n, generate_series(1, 2) AS k""",
         # Their moment, as the webhook sets it: due a window from now, and due for the rest of the run.
-        "UPDATE chat_conversation SET reply_due_at = now() + interval '5 seconds'",
+        f"UPDATE chat_conversation SET reply_due_at = now() + interval '5 seconds' WHERE id IN {LIVE_IDS}",
         # An earlier reply of each, delivered: the admin's delivery list has a page to show.
         f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending, send_reason)
             SELECT md5('live-reply' || n)::uuid, md5('live' || n)::uuid, 'OUTBOUND', 'ok', now(), false, 'quiet'
@@ -130,11 +137,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=20, help="requests of each kind per database and round")
     parser.add_argument("--keep", action="store_true", help="reuse a loaded database of the same sizes")
+    parser.add_argument("--live-rounds", type=int, default=2, help="rounds of the live part (0: skip it)")
     args = parser.parse_args()
 
     create(EMPTY)
     fill_live(EMPTY)
-    if not (args.keep and loaded_matches(args.conversations, args.messages, args.held)):
+    if args.keep and loaded_matches(args.conversations, args.messages, args.held):
+        fill_live(LOADED)
+    else:
         started = time.perf_counter()
         create(LOADED)
         fill_live(LOADED)
@@ -267,6 +277,52 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + CLAIM_SQL, {"limit": 500})
         print("\n".join("    " + line for (line,) in cursor.fetchall()))
+    connection.close()
+    if args.live_rounds:
+        live(args)
+
+
+def live(args: argparse.Namespace) -> None:
+    """Light traffic on the real stack (gunicorn, worker, beat; true windows) over each database in turn: the
+    webhook's p50/p99 (client side) and the reply lag p50/p99 (database clock)."""
+    from bench.purge_bench import live_events, phase
+    from tests.e2e.stack import Stack
+    from tests.helpers import wait_until
+
+    class OnDatabase(Stack):
+        """The real stack on a database that exists and stays."""
+
+        def _create_database(self) -> None:
+            self.db_name = self.name
+
+        def _drop_database(self) -> None:
+            pass
+
+    results: dict[str, list[dict]] = {EMPTY: [], LOADED: []}
+    env = {"GROUP_WINDOW_SECONDS": "5", "ORPHAN_TTL_SECONDS": "6", "SWEEP_INTERVAL_SECONDS": "1"}
+    rng = random.Random(3)
+    for _ in range(args.live_rounds):
+        for name in (EMPTY, LOADED):
+            stack = OnDatabase(name, env=env)
+            stack.start()
+            events, conversations = live_events(5, 20, rng)
+            try:
+                wait_until(stack.nothing_pending, timeout=120, interval=0.5, what="the live set answered")
+                results[name].append(phase(stack, events, conversations))
+            finally:
+                stack.stop()
+                with psycopg.connect(host="127.0.0.1", user="postgres", dbname=name, autocommit=True) as db:
+                    db.execute("DELETE FROM chat_message WHERE conversation_id = ANY(%s)", [conversations])
+                    db.execute("DELETE FROM chat_conversation WHERE id = ANY(%s)", [conversations])
+    print(f"\nlive: 100 conversations over 20 s (bursts of 1-3 messages), the real stack, {args.live_rounds} rounds\n")
+    print("| database | webhook p50 ms | webhook p99 ms | reply lag p50 s | reply lag p99 s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, runs in results.items():
+        print(
+            f"| {'loaded' if name == LOADED else 'empty'} | {statistics.median(r['p50'] for r in runs):.1f} | "
+            f"{max(r['p99'] for r in runs):.1f} | {statistics.median(r['lag50'] for r in runs):.3f} | "
+            f"{max(r['lag99'] for r in runs):.3f} |"
+        )
 
 
 if __name__ == "__main__":

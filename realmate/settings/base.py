@@ -148,7 +148,7 @@ GROUP_WINDOW_SECONDS = env.float("GROUP_WINDOW_SECONDS", default=5.0)
 ORPHAN_TTL_SECONDS = env.float("ORPHAN_TTL_SECONDS", default=6.0)
 SWEEP_INTERVAL_SECONDS = env.float("SWEEP_INTERVAL_SECONDS", default=1.0)
 # Conversations one reply job answers at most, in one transaction (scheduler.replies); bench/README.md has the
-# measurement behind the default. A batch over its time budget halves the next one of its process.
+# measurement behind the default.
 REPLY_BATCH_SIZE = env.int("REPLY_BATCH_SIZE", default=500)
 # Caps on a group that keeps growing (a user who writes every few seconds would otherwise never be answered): it
 # is answered once its first message has waited this long, or as soon as it holds this many messages.
