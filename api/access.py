@@ -4,11 +4,14 @@ Off by default (API_AUTH_REQUIRED=False), so the documented curl examples work a
 (the conversation list and detail, the timing config) need a DRF token (`Authorization: Token <key>`; create one
 with `manage.py drf_create_token <username>`) or a logged-in staff session (the UI, after /admin/login/). The
 webhook is never behind this: its guard is the HMAC signature (WEBHOOK_SECRET), which auth mode makes mandatory.
+Erasing a conversation always needs a token or a staff session, with Django's permission to delete conversations.
 """
 
 from django.conf import settings
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
+
+from chat.erasure import ERASE_PERMISSION
 
 
 def is_staff_session(request) -> bool:
@@ -24,10 +27,18 @@ class ReadAccess(BasePermission):
 
 
 class TokenOrStaffSession(BasePermission):
-    """A token's user or a staff session, whatever API_AUTH_REQUIRED says: what erasing a conversation needs."""
+    """A token's user or a staff session."""
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, Token) or is_staff_session(request)
+
+
+class EraseAccess(TokenOrStaffSession):
+    """Erasing a conversation, whatever API_AUTH_REQUIRED says: a token or a staff session whose user holds
+    ERASE_PERMISSION, as the admin's action asks."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm(ERASE_PERMISSION)
 
 
 class StaffSession(BasePermission):

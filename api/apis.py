@@ -8,15 +8,17 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.access import StaffSession, TokenOrStaffSession, is_staff_session
+from api.access import EraseAccess, StaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
     CloseConversationDataSerializer,
@@ -122,8 +124,8 @@ def conversation_id_parse(value: str) -> uuid.UUID:
 
 class ConversationDetailApi(APIView):
     def get_permissions(self):
-        # Erasing always needs a token or a staff session, even when reads are open.
-        return [TokenOrStaffSession()] if self.request.method == "DELETE" else super().get_permissions()
+        # Erasing always needs a token or a staff session with the permission, even when reads are open.
+        return [EraseAccess()] if self.request.method == "DELETE" else super().get_permissions()
 
     @extend_schema(
         summary="A conversation with its messages",
@@ -145,7 +147,8 @@ class ConversationDetailApi(APIView):
     @extend_schema(
         summary="Erase a conversation and everything about it",
         description="Deletes the conversation, its messages, its replies' deliveries and any message parked for its "
-        "id. Always needs a token or a staff session. A webhook that comes later for this id finds it unknown.",
+        "id. Always needs a token or a staff session whose user may delete conversations. A webhook that comes "
+        "later for this id finds it unknown.",
         responses={204: None, 401: ErrorSerializer, 403: ErrorSerializer, 404: NOT_FOUND},
     )
     def delete(self, request: Request, conversation_id: str) -> Response:
@@ -168,8 +171,23 @@ class ConversationPagination(CursorPagination):
 
     ordering = CONVERSATION_ORDER
     page_size = 50
+    # DRF places a cursor on updated_at and steps over its ties by offset: one reply batch stamps up to
+    # REPLY_BATCH_SIZE conversations alike, so the offset must reach that far.
+    offset_cutoff = max(1000, settings.REPLY_BATCH_SIZE)
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def decode_cursor(self, request):
+        """DRF's cursor, whose position must be a time: a cursor crafted with another would reach the query."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                position = parse_datetime(cursor.position)
+            except ValueError:  # the shape of a time, but no such time
+                position = None
+            if position is None:
+                raise NotFound(self.invalid_cursor_message)
+        return cursor
 
 
 class ConversationListApi(APIView):

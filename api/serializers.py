@@ -9,6 +9,7 @@ from rest_framework import serializers
 from api.errors import ERROR_CODES
 from chat.models import Conversation, Message
 from core.serializer_fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
+from core.uuid_prefix import uuid_prefix_range
 from delivery.serializers import DeliverySerializer
 
 MAX_CONTENT_LENGTH = 65536
@@ -104,11 +105,16 @@ class ConversationListItemSerializer(ConversationSerializer):
 
 class ConversationListQuerySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
-    q = serializers.RegexField(
-        r"^[0-9a-fA-F](?:-?[0-9a-fA-F]){0,31}-?$",
-        required=False,
-        help_text="The start of a conversation id: hex digits, dashes ignored.",
+    q = serializers.CharField(
+        required=False, max_length=36, help_text="The start of a conversation id: hex digits, dashes ignored."
     )
+
+    def validate_q(self, value: str) -> str:
+        try:
+            uuid_prefix_range(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("Not the start of a conversation id (hex digits, dashes).") from exc
+        return value
 
 
 class ServiceConfigSerializer(serializers.Serializer):

@@ -6,7 +6,7 @@ deletes a conversation with everything about it."""
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from chat.erasure import conversations_erase
+from chat.erasure import ERASE_PERMISSION, PURGE_BATCH, Erased, conversations_erase
 from chat.models import Conversation, Message, ParkedMessage
 from chat.services import conversation_close
 from core.admin import ReadOnlyAdmin
@@ -42,11 +42,15 @@ class ConversationAdmin(ReadOnlyAdmin):
         return request.user.has_perm("chat.change_conversation")
 
     def has_erase_permission(self, request) -> bool:
-        return request.user.has_perm("chat.delete_conversation")
+        return request.user.has_perm(ERASE_PERMISSION)
 
     @admin.action(description="Erase the selected conversations and everything about them", permissions=["erase"])
     def erase_conversations(self, request, queryset) -> None:
-        erased = conversations_erase(list(queryset.values_list("id", flat=True)))
+        ids = list(queryset.values_list("id", flat=True))
+        erased = Erased()
+        # In transactions of PURGE_BATCH, as the purge: "select all" may name a table's worth.
+        for start in range(0, len(ids), PURGE_BATCH):
+            erased.add_all(conversations_erase(ids[start : start + PURGE_BATCH]))
         self.message_user(
             request,
             f"{erased.conversations} conversation(s) erased, with {erased.messages} message(s) and {erased.parked} "

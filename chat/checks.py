@@ -1,11 +1,12 @@
-"""System checks of the chat app: configuration that works but that an operator must know about.
+"""System checks of the chat app: configuration that works but that an operator must know about, and that would
+do harm.
 
 Django prints check warnings when a command that checks the project runs: the web role's `migrate`, once per
 start (bin/entrypoint.sh), and `manage.py check`.
 """
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -17,5 +18,19 @@ def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
             "WEBHOOK_SECRET is not set: webhooks are accepted without a signature.",
             hint="Set WEBHOOK_SECRET to require X-Hub-Signature-256 on every webhook request.",
             id="chat.W001",
+        )
+    ]
+
+
+@register()
+def retention_check(app_configs, **kwargs) -> list[Error]:
+    days = settings.CONVERSATION_RETENTION_DAYS
+    if days is None or days > 0:
+        return []
+    return [
+        Error(
+            f"CONVERSATION_RETENTION_DAYS is {days:g}: the daily purge would erase every conversation not in use.",
+            hint="Set a number of days above 0, or leave it empty to keep conversations forever.",
+            id="chat.E001",
         )
     ]

@@ -12,6 +12,9 @@ from django.db import transaction
 
 from chat import queries
 
+# Who may erase: staff (or a token's user) with Django's delete permission on conversations, in the API and the
+# admin alike.
+ERASE_PERMISSION = "chat.delete_conversation"
 # Conversations per purge transaction: about 10 messages each, a few milliseconds of locks (bench/purge_bench.py).
 PURGE_BATCH = 200
 
@@ -28,6 +31,9 @@ class Erased:
         self.conversations += conversations
         self.messages += messages
         self.parked += parked
+
+    def add_all(self, other: "Erased") -> None:
+        self.add(other.conversations, other.messages, other.parked)
 
     @property
     def nothing(self) -> bool:
@@ -48,8 +54,11 @@ def conversations_purge(
     *, days: float, budget_seconds: float | None = None, progress: Callable[[Erased], None] | None = None
 ) -> Erased:
     """Erase every conversation whose last activity is more than `days` old, PURGE_BATCH at a time, each batch its
-    own transaction; conversations in use at that moment are skipped (the next purge takes them). With
-    `budget_seconds`, stops after the batch that passes it, saying whether more remain (`more`)."""
+    own transaction; conversations in use at that moment or with messages waiting for a reply are skipped (the
+    next purge takes them). With `budget_seconds`, stops after the batch that passes it, saying whether more
+    remain (`more`). ValueError for a retention of zero days or less."""
+    if days <= 0:
+        raise ValueError(f"a retention of {days:g} days would erase every conversation not in use")
     erased = Erased()
     started = time.monotonic()
     while True:

@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef
 
 from chat import queries
 from chat.models import Conversation, Message, ParkedMessage
+from chat.reply_timing import group_rules
 from core.clock import ClockTimestamp
 from core.errors import ApplicationError
 
@@ -113,12 +114,12 @@ def _attach(rows: list[ParkedMessage]) -> list[Message]:
     """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
 
     Runs inside the caller's transaction. Like a NEW_MESSAGE, it locks the conversations, so a reply batch running
-    now either sees these messages or runs after them; and it makes them due now, so the next batch sets when
-    their groups are (their arrivals are older than this moment).
+    now either sees these messages or runs after them, and brings their reply_due_at forward for these messages.
     """
     if not rows:
         return []
-    queries.conversations_due_now(list({row.conversation_id for row in rows}))
+    conversation_ids = list({row.conversation_id for row in rows})
+    queries.conversations_lock(conversation_ids)
     messages = Message.objects.bulk_create(
         [
             Message(
@@ -134,6 +135,7 @@ def _attach(rows: list[ParkedMessage]) -> list[Message]:
         ],
         ignore_conflicts=True,
     )
+    queries.conversations_due_from_pending(conversation_ids, group_rules())
     ParkedMessage.objects.filter(id__in=[row.id for row in rows]).update(
         state=ParkedMessage.State.ATTACHED, resolved_at=ClockTimestamp()
     )

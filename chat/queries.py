@@ -1,4 +1,4 @@
-"""The raw SQL of the service, each statement where the ORM cannot say it (a row lock FOR SHARE, an INSERT ... ON
+"""The raw SQL of the chat app, each statement where the ORM cannot say it (a row lock in a CTE, an INSERT ... ON
 CONFLICT ... RETURNING, an UPDATE ... RETURNING) or, once, where its figure is written beside it. Everything else
 goes through the ORM; rows become model instances through Manager.raw().
 
@@ -134,38 +134,65 @@ def conversation_status_for_share(conversation_id: uuid.UUID) -> str | None:
     return row[0] if row else None
 
 
-def conversations_due_now(conversation_ids: list[uuid.UUID]) -> None:
-    """Lock several conversations as a NEW_MESSAGE locks its own (attaching parked messages to them) and make them
-    due now: the next reply batch reads their messages and sets the exact moment. In id order, so two callers
-    never deadlock."""
+def conversations_lock(conversation_ids: list[uuid.UUID]) -> None:
+    """Lock several conversations as a NEW_MESSAGE locks its own (to attach parked messages to them); in id order,
+    so two callers never deadlock."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
-            UPDATE chat_conversation c SET reply_due_at = least(c.reply_due_at, clock_timestamp())
-            FROM (SELECT id FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE) locked
-            WHERE c.id = locked.id
-            """,
-            [conversation_ids],
+            "SELECT 1 FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE", [conversation_ids]
         )
 
 
-def conversations_lock_for_erasure(conversation_ids: list[uuid.UUID]) -> list[uuid.UUID]:
-    """Lock these conversations FOR UPDATE, the lock a DELETE takes: it waits for every NEW_MESSAGE (FOR SHARE) and
-    reply batch (FOR NO KEY UPDATE) holding one, and makes the next ones wait, then find it gone. Returns the ids
-    that exist."""
+def conversations_due_from_pending(conversation_ids: list[uuid.UUID], rules: GroupRules) -> None:
+    """Bring each conversation's reply_due_at forward to the bound its waiting messages give, read whole: the
+    oldest arrival plus the shortest wait; the newest arrival once as many wait as fill a group; or now, for a
+    CLOSED conversation. The same bound a NEW_MESSAGE keeps one message at a time (message_insert_if_open), for
+    messages that arrive otherwise (attached parked messages). Run with the conversations locked."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [conversation_ids])
-        return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            """
+            UPDATE chat_conversation c SET reply_due_at = least(c.reply_due_at, CASE
+                WHEN c.status = %(closed)s THEN clock_timestamp()
+                WHEN w.waiting >= %(max_messages)s THEN w.newest
+                ELSE w.oldest + %(first_due_after)s
+            END)
+            FROM (
+                SELECT conversation_id, count(*) AS waiting, min(received_at) AS oldest, max(received_at) AS newest
+                FROM chat_message WHERE pending AND conversation_id = ANY(%(ids)s) GROUP BY conversation_id
+            ) w
+            WHERE c.id = w.conversation_id
+            """,
+            {
+                "closed": CLOSED,
+                "max_messages": rules.max_messages,
+                "first_due_after": rules.first_due_after,
+                "ids": conversation_ids,
+            },
+        )
+
+
+def conversations_lock_for_erasure(conversation_ids: list[uuid.UUID]) -> None:
+    """Lock these conversations FOR UPDATE, the lock a DELETE takes: it waits for every NEW_MESSAGE, close and
+    reply batch holding one, and makes the next ones wait, then find it gone. The messages parked for them first,
+    in the order attaching takes them (parked rows, then conversations, each in id order), so the two never
+    deadlock."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM chat_parkedmessage WHERE conversation_id = ANY(%s) ORDER BY id FOR UPDATE",
+            [conversation_ids],
+        )
+        cursor.execute("SELECT 1 FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [conversation_ids])
 
 
 def conversations_lock_inactive(*, days: float, limit: int) -> list[uuid.UUID]:
-    """Lock up to `limit` conversations whose last activity (updated_at) is more than `days` old, oldest first,
-    skipping those in use: conversation_activity_idx serves it, compared with now(), not a volatile clock."""
+    """Lock up to `limit` conversations whose last activity (updated_at) is more than `days` old and with no
+    message waiting for a reply (an INBOUND does not move updated_at), oldest first, skipping those in use:
+    conversation_activity_idx serves it, compared with now(), not a volatile clock."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT id FROM chat_conversation
-            WHERE updated_at < now() - make_interval(secs => %s)
+            WHERE updated_at < now() - make_interval(secs => %s) AND reply_due_at IS NULL
             ORDER BY updated_at, id
             LIMIT %s
             FOR UPDATE SKIP LOCKED

@@ -2,11 +2,13 @@
 chat.parking; views only validate shape.
 
 Locking, in one place so the reasoning can be checked:
-- A NEW_MESSAGE holds FOR SHARE on its conversation until it commits. Webhooks never wait for each other,
-  but a reply job (FOR NO KEY UPDATE) waits for in-flight messages and sees them, and a message that
-  arrives while a job runs is stamped after the job commits. So a group's boundary is exact.
-- CLOSE_CONVERSATION updates the row, which waits for those FOR SHARE locks: a message either commits before
-  the close (accepted, answered, and listed in the close's response) or sees the conversation CLOSED (400).
+- A NEW_MESSAGE holds FOR NO KEY UPDATE on its conversation until it commits (it may move the conversation's
+  reply_due_at). Messages of one conversation take turns; messages of different conversations never wait for
+  each other. A reply batch (the same lock, SKIP LOCKED) passes over in-flight messages and takes their
+  conversation later, and a message that arrives while a batch holds its conversation is stamped after the
+  batch commits. So a group's boundary is exact.
+- CLOSE_CONVERSATION updates the row, which waits for those locks: a message either commits before the close
+  (accepted, answered, and listed in the close's response) or sees the conversation CLOSED (400).
 """
 
 import logging
@@ -107,7 +109,7 @@ def message_receive(
 def _message_not_stored(
     message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
 ) -> MessageReceipt | None:
-    """Why the insert stored nothing, decided under the same FOR SHARE lock. None when nothing explains it any
+    """Why the insert stored nothing, decided with the conversation locked FOR SHARE. None when nothing explains it any
     more (the conversation was created after the insert looked, or a duplicate was parked meanwhile): the
     caller inserts again."""
     duplicate = MessageReceipt(message_id, conversation_id, MessageReceipt.DUPLICATE)

@@ -142,7 +142,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         # No more at first than the failures that open the circuit: all a dead receiver gets from a batch.
         opening=circuit.CIRCUIT_FAILURES,
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
-        send_for=send_window(),
+        send_for=SEND_WINDOW_SECONDS,
         keep_sending=run.keep_sending,
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
@@ -195,15 +195,10 @@ def retry_wait(attempts: int, retry_after: float | None) -> float:
     return min(max(float(backoff), retry_after or 0.0), settings.REPLY_DELIVERY_MAX_SECONDS)
 
 
-def send_window() -> float:
-    """Seconds in which a batch starts POSTs."""
-    return SEND_WINDOW_SECONDS
-
-
 def time_limits() -> tuple[float, float]:
     """The delivery job's own (soft, hard) time limits, not the reply jobs': the send window, then the last POST's
     timeout and a second for the settle; the hard limit SETTLE_MARGIN_SECONDS later."""
-    soft = send_window() + settings.REPLY_WEBHOOK_TIMEOUT_SECONDS + 1
+    soft = SEND_WINDOW_SECONDS + settings.REPLY_WEBHOOK_TIMEOUT_SECONDS + 1
     return soft, soft + SETTLE_MARGIN_SECONDS
 
 

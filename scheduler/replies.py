@@ -68,10 +68,17 @@ class Reply:
 
 @dataclass
 class Written:
-    """What a batch (or part of one) wrote."""
+    """What a batch (or part of one) wrote, and how soon the earliest moment it set comes."""
 
     replies: list[Reply] = field(default_factory=list)
     answered: int = 0
+    next_due_in: float | None = None
+
+    def add(self, other: "Written") -> None:
+        self.replies += other.replies
+        self.answered += other.answered
+        soonest = [d for d in (self.next_due_in, other.next_due_in) if d is not None]
+        self.next_due_in = min(soonest, default=None)
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,8 @@ class BatchResult:
     answered: int
     # The batch took `limit` conversations: more may be due.
     full: bool
+    # Seconds from the batch's clock to the earliest moment it set (None: it set none).
+    next_due_in: float | None
     duration: float
 
     @property
@@ -112,7 +121,7 @@ def replies_write_batch(
             if len(statuses) == limit and continue_now is not None:
                 # Enqueued now, not on commit, so another process takes the next batch while this one writes.
                 enqueue_safely(continue_now)
-            written = _groups_answer(statuses, now, rules, wake_delivery)
+            written = _groups_answer(statuses, now, rules, wake_delivery) if statuses else Written()
     except DatabaseError as error:
         if not statuses or not _caused_by_rows(error):
             raise
@@ -123,6 +132,7 @@ def replies_write_batch(
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
         full=len(statuses) == limit,
+        next_due_in=written.next_due_in,
         duration=time.perf_counter() - started,
     )
     _batch_report(result, written.replies)
@@ -130,12 +140,10 @@ def replies_write_batch(
 
 
 def _groups_answer(
-    statuses: dict[uuid.UUID, str], now: datetime | None, rules: GroupRules, wake_delivery: DeliveryWake | None
+    statuses: dict[uuid.UUID, str], now: datetime, rules: GroupRules, wake_delivery: DeliveryWake | None
 ) -> Written:
     """Inside the caller's transaction, with the conversations claimed: read their pending messages, decide, write
     every reply, and give each conversation its next moment."""
-    if not statuses:
-        return Written()
     # Rows, not model instances: a batch reads thousands, and the rule needs four fields of each.
     pending = list(
         Message.objects.filter(conversation_id__in=list(statuses), pending=True)
@@ -167,6 +175,8 @@ def _groups_answer(
         transaction.on_commit(lambda: _replies_metrics(replies))
     replied = {reply.conversation_id for reply in written.replies}
     queries.conversations_settle(list(due_at), list(due_at.values()), [c in replied for c in due_at], now=now)
+    if moments := [moment for moment in due_at.values() if moment is not None]:
+        written.next_due_in = (min(moments) - now).total_seconds()
     return written
 
 
@@ -193,8 +203,7 @@ def _groups_answer_one_by_one(
             )
             queries.conversations_postpone([conversation_id], FAILING_POSTPONE_SECONDS)
             continue
-        written.replies += part.replies
-        written.answered += part.answered
+        written.add(part)
     return written
 
 

@@ -23,10 +23,14 @@ def sweep_last() -> tuple[datetime, float] | None:
     return None if row is None else (row[0], row[1].total_seconds())
 
 
-def sweep_stale_seconds() -> float:
-    """How old the last sweep may be before the sweeper counts as failing: five of the intervals in force (the
-    admin's, else SWEEP_INTERVAL_SECONDS), 5 s at least."""
+def sweep_interval_seconds() -> float:
+    """The sweep's interval in force: the admin's, else SWEEP_INTERVAL_SECONDS."""
     sweep = PeriodicTask.objects.filter(name=SWEEP_TASK_NAME, interval__isnull=False).select_related("interval")
     task = sweep.first()
-    interval = settings.SWEEP_INTERVAL_SECONDS if task is None else task.interval.schedule.run_every.total_seconds()
-    return max(5.0, 5 * interval)
+    return settings.SWEEP_INTERVAL_SECONDS if task is None else task.interval.schedule.run_every.total_seconds()
+
+
+def sweep_stale_seconds() -> float:
+    """How old the last sweep may be before the sweeper counts as failing: five of the intervals in force, 5 s at
+    least."""
+    return max(5.0, 5 * sweep_interval_seconds())

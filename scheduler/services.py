@@ -8,12 +8,14 @@ still say what waits, and the next job or sweep takes them.
 
 Who wakes a reply job:
 - the sweep, every SWEEP_INTERVAL_SECONDS: a job for each WAKE_STEP in which conversations fall due before the
-  next sweep (at once for those due already), so a reply comes at most WAKE_STEP after its group's deadline, plus
-  the job's own latency;
+  next sweep (at once for those due already): the moments messages set as they arrive;
+- every batch that moved a conversation's moment, once it commits: a job at the earliest moment it set;
 - a full batch, as soon as it is claimed: the next batch, in another process if one is free.
+So a reply comes at most WAKE_STEP after its group's deadline, plus the job's own latency.
 """
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +31,16 @@ from delivery.services import DeliveryWake
 from scheduler import queries
 from scheduler.models import SweepHeartbeat
 from scheduler.replies import BatchResult, replies_write_batch
+from scheduler.selectors import sweep_interval_seconds
 
 logger = logging.getLogger(__name__)
 
 # Wake-ups in the coming interval are this far apart at most: conversations falling due within one step share a
 # job, and a sweep asks for at most one job per step.
 WAKE_STEP = 0.1
+# A job woken for a moment runs this much after it, so a host whose clock is a hair behind the database's does
+# not wake it early, to find nothing due.
+WAKE_MARGIN = 0.005
 
 # How a reply job is enqueued: after `countdown` seconds.
 Wake = Callable[[float], None]
@@ -51,7 +57,7 @@ class SweepResult:
 
 def sweep_run(*, wake: Wake) -> SweepResult:
     """One sweep: attach parked messages, expire stale ones, wake reply jobs for what falls due before the next
-    sweep, beat the heart. Idle, it is three statements. Reply delivery has a periodic step of its own
+    sweep, beat the heart. Idle, it is four statements. Reply delivery has a periodic step of its own
     (delivery.tasks)."""
     started = time.perf_counter()
     attached = expired = 0
@@ -70,12 +76,26 @@ def sweep_run(*, wake: Wake) -> SweepResult:
 
 
 def replies_wake_soon(*, wake: Wake) -> list[float]:
-    """Enqueue a reply job for each WAKE_STEP in which conversations fall due before the next sweep, and one at once
-    for what is due already (a next sweep that came late finds its share so). Returns the countdowns."""
-    countdowns = queries.wake_countdowns(horizon=settings.SWEEP_INTERVAL_SECONDS, step=WAKE_STEP)
+    """Enqueue a reply job for each WAKE_STEP in which conversations fall due before the next sweep (by the interval
+    in force), and one at once for what is due already. Returns the countdowns."""
+    # The next sweep may come a step late; a moment in that step gets a job from both, the second finds nothing.
+    horizon = sweep_interval_seconds() + WAKE_STEP
+    countdowns = [_with_margin(c) for c in queries.wake_countdowns(horizon=horizon, step=WAKE_STEP)]
     return [countdown for countdown in countdowns if enqueue_safely(wake, countdown)]
 
 
-def replies_answer(*, continue_now: Callable[[], None], wake_delivery: DeliveryWake | None = None) -> BatchResult:
-    """One reply job: a batch of due conversations answered (scheduler.replies); a full batch wakes the next."""
-    return replies_write_batch(limit=settings.REPLY_BATCH_SIZE, continue_now=continue_now, wake_delivery=wake_delivery)
+def replies_answer(
+    *, continue_now: Callable[[], None], wake: Wake, wake_delivery: DeliveryWake | None = None
+) -> BatchResult:
+    """One reply job: a batch of due conversations answered (scheduler.replies); a full batch wakes the next at
+    once, and a job is asked for at the earliest moment the batch set (a group it saw still growing)."""
+    result = replies_write_batch(
+        limit=settings.REPLY_BATCH_SIZE, continue_now=continue_now, wake_delivery=wake_delivery
+    )
+    if result.next_due_in is not None:
+        enqueue_safely(wake, _with_margin(math.ceil(result.next_due_in / WAKE_STEP) * WAKE_STEP))
+    return result
+
+
+def _with_margin(countdown: float) -> float:
+    return countdown + WAKE_MARGIN if countdown > 0 else 0.0

@@ -25,7 +25,9 @@ def sweep() -> dict:
     max_retries=5,
 )
 def replies_answer() -> int:
-    result = services.replies_answer(continue_now=replies_continue_enqueue, wake_delivery=deliveries_send_enqueue)
+    result = services.replies_answer(
+        continue_now=replies_continue_enqueue, wake=replies_wake_enqueue, wake_delivery=deliveries_send_enqueue
+    )
     return result.replies
 
 

@@ -2,9 +2,9 @@ import uuid
 from datetime import UTC, datetime
 
 import factory
-from django.db import connection
 
 from chat.models import Conversation, Message, ParkedMessage
+from chat.queries import conversations_due_from_pending
 from chat.reply_timing import group_rules
 
 EXAMPLE_TIME = datetime(2025, 6, 4, 14, 20, tzinfo=UTC)
@@ -32,21 +32,9 @@ class MessageFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def reply_due(message, create, extracted, **kwargs):
-        """A pending message brings its conversation's reply_due_at forward, as the webhook's insert (and a close)
-        does."""
+        """A pending message brings its conversation's reply_due_at forward, as attaching parked messages does."""
         if create and message.pending:
-            rules = group_rules()
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    """
-                    UPDATE chat_conversation c SET reply_due_at = least(c.reply_due_at, CASE
-                        WHEN c.status = 'CLOSED'
-                          OR (SELECT count(*) FROM chat_message p WHERE p.conversation_id = c.id AND p.pending) >= %s
-                        THEN m.received_at ELSE m.received_at + %s END)
-                    FROM chat_message m WHERE m.id = %s AND c.id = m.conversation_id
-                    """,
-                    [rules.max_messages, rules.first_due_after, message.id],
-                )
+            conversations_due_from_pending([message.conversation_id], group_rules())
 
 
 class ParkedMessageFactory(factory.django.DjangoModelFactory):

@@ -312,7 +312,7 @@ def test_a_close_that_waited_is_stamped_after_the_message_it_waited_for(webhook)
 
     def message_written_while_the_close_waits(pause) -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR SHARE", [conversation.id])
+            cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR NO KEY UPDATE", [conversation.id])
         pause()
         message_receive(message_id=message_id, conversation_id=conversation.id, content="hi", event_at=EXAMPLE_TIME)
 
@@ -325,7 +325,7 @@ def test_a_close_that_waited_is_stamped_after_the_message_it_waited_for(webhook)
 
 @pytest.mark.django_db(transaction=True)
 def test_close_lists_a_message_that_committed_while_the_close_waited(webhook):
-    """A NEW_MESSAGE in flight holds its conversation FOR SHARE; the close waits for it, and its response must
+    """A NEW_MESSAGE in flight holds its conversation locked; the close waits for it, and its response must
     list the message, which was accepted before the close."""
     conversation = ConversationFactory()
     message_id = uuid.uuid4()

@@ -8,6 +8,7 @@ from http import HTTPStatus
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.core.management.base import SystemCheckError
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
@@ -105,6 +106,24 @@ def inactive(conversation: Conversation, days: float) -> Conversation:
     return conversation
 
 
+def test_the_purge_leaves_a_conversation_whose_user_wrote_again_until_it_is_answered(answered, settings):
+    """updated_at moves with replies, not with an INBOUND: an old conversation with a message waiting is in use."""
+    conversation = inactive(answered(), days=40)
+    MessageFactory(conversation=conversation)
+
+    assert conversations_purge(days=30).nothing
+    assert stored_about(conversation.id)[:2] == (1, 3)
+
+
+@pytest.mark.parametrize("days", [0, -1])
+def test_a_retention_of_no_days_is_refused_by_the_purge_and_by_the_checks(settings, days):
+    with pytest.raises(ValueError, match="every conversation"):
+        conversations_purge(days=days)
+    settings.CONVERSATION_RETENTION_DAYS = days
+    with pytest.raises(SystemCheckError, match="chat.E001"):
+        call_command("check")
+
+
 def test_the_daily_purge_does_nothing_without_a_retention(answered, settings):
     inactive(answered(), days=2)
     settings.CONVERSATION_RETENTION_DAYS = None
@@ -153,6 +172,11 @@ def test_the_admin_erases_for_staff_allowed_to_delete_conversations_only(answere
     assert stored_about(conversation.id) == (0, 0, 0, 0)
 
 
+def may_erase(user: User) -> User:
+    user.user_permissions.add(Permission.objects.get(codename="delete_conversation"))
+    return user
+
+
 def test_the_api_erases_with_a_token_or_a_staff_session_even_when_reads_are_open(answered, api, settings):
     settings.API_AUTH_REQUIRED = False
     conversation = answered()
@@ -160,9 +184,12 @@ def test_the_api_erases_with_a_token_or_a_staff_session_even_when_reads_are_open
 
     refused = api.delete(url)
     assert (refused.status_code, refused.json()["code"]) == (HTTPStatus.UNAUTHORIZED, "not_authenticated")
+    reader = Token.objects.create(user=User.objects.create_user("reader"))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {reader.key}")
+    assert api.delete(url).json()["code"] == "permission_denied"
     assert stored_about(conversation.id)[0] == 1
 
-    token = Token.objects.create(user=User.objects.create_user("client"))
+    token = Token.objects.create(user=may_erase(User.objects.create_user("client")))
     api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     assert api.delete(url).status_code == HTTPStatus.NO_CONTENT
     assert stored_about(conversation.id) == (0, 0, 0, 0)
@@ -171,7 +198,7 @@ def test_the_api_erases_with_a_token_or_a_staff_session_even_when_reads_are_open
 
     other = answered()
     api.credentials()
-    api.force_login(User.objects.create_user("ops", is_staff=True))
+    api.force_login(may_erase(User.objects.create_user("ops", is_staff=True)))
     assert api.delete(f"/conversations/{other.id}").status_code == HTTPStatus.NO_CONTENT
 
 

@@ -32,7 +32,7 @@ def backlog(stack, groups: int) -> None:
                    clock_timestamp() - interval '2 seconds' - n * interval '1 ms', true
             FROM c CROSS JOIN generate_series(0, 1) AS n"""
     )
-    # Each conversation's moment, as the webhook sets it (its first arrival plus the window): come already.
+    # Each conversation's moment, as the webhook sets it (its first arrival plus the window, 1 s here): come already.
     stack.sql(
         """UPDATE chat_conversation c SET reply_due_at = w.first + interval '1 second'
            FROM (SELECT conversation_id, min(received_at) AS first FROM chat_message WHERE pending GROUP BY 1) w

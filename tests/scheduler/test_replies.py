@@ -14,7 +14,7 @@ from chat.services import conversation_close, message_receive
 from scheduler.grouping import open_group_due_at, open_group_reason
 from scheduler.queries import database_now
 from scheduler.replies import FAILING_POSTPONE_SECONDS, replies_write_batch
-from scheduler.services import replies_answer, sweep_run
+from scheduler.services import WAKE_MARGIN, WAKE_STEP, replies_answer, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 from tests.helpers import Woken, age_rows, replies_answer_due, run_in_parallel
 
@@ -93,7 +93,7 @@ def test_a_conversation_a_webhook_holds_is_skipped_and_answered_later(settings):
     held, free = due_conversations(settings, 2)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR SHARE", [held.id])
+            cursor.execute("SELECT 1 FROM chat_conversation WHERE id = %s FOR NO KEY UPDATE", [held.id])
         [reply] = run_in_parallel(lambda: replies_write_batch(limit=10).reply_ids, 1)[0:1]
     assert Message.objects.get(id=reply[0]).conversation_id == free.id
 
@@ -247,9 +247,34 @@ def test_a_full_reply_job_wakes_the_next_at_once(settings):
     due_conversations(settings, 3)
     continued = []
 
-    result = replies_answer(continue_now=lambda: continued.append(1))
+    result = replies_answer(continue_now=lambda: continued.append(1), wake=Woken())
 
     assert (result.full, result.replies, continued) == (True, 2, [1])
+
+
+def test_a_reply_job_asks_for_a_job_at_the_earliest_moment_its_batch_set(settings):
+    """Two quick messages: the batch at the first one's moment finds the group growing and sets the moment of its
+    quiet, sooner than the next sweep may look; a job is asked for at that moment, a hair after it."""
+    conversation = ConversationFactory()
+    first, second = MessageFactory(conversation=conversation), MessageFactory(conversation=conversation)
+    age_rows(Message, [first.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    age_rows(Message, [second.id], settings.GROUP_WINDOW_SECONDS - 0.3)
+    woken = Woken()
+
+    result = replies_answer(continue_now=lambda: None, wake=woken)
+
+    [countdown] = woken
+    assert result.replies == 0
+    assert 0.3 - 0.1 < result.next_due_in <= 0.3
+    assert result.next_due_in < countdown <= result.next_due_in + WAKE_STEP + WAKE_MARGIN
+
+
+def test_a_reply_job_that_answered_everything_asks_for_nothing(settings):
+    due_conversations(settings, 2)
+    woken = Woken()
+
+    assert replies_answer(continue_now=lambda: None, wake=woken).next_due_in is None
+    assert woken == []
 
 
 @pytest.mark.parametrize("closed", [False, True])

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_creates_the_sweep_and_deliverys_step_every_second_and_the_daily_purges(settings):
     settings.SWEEP_INTERVAL_SECONDS = 1.0
+    settings.REPLY_WEBHOOK_URL = "http://127.0.0.1:9/replies"
 
     call_command("setup_periodic_tasks")
 
@@ -40,7 +41,7 @@ def test_running_twice_changes_nothing():
 
     after = list(PeriodicTask.objects.order_by("name").values("name", "task", "interval_id", "expire_seconds"))
     assert after == before
-    assert PeriodicTask.objects.count() == 4
+    assert PeriodicTask.objects.count() == 3  # delivery is off: no step of its own
 
 
 def test_keeps_the_interval_ops_set_in_the_admin_unless_reset(settings):

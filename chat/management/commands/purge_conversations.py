@@ -23,8 +23,6 @@ class Command(BaseCommand):
         days = days if days is not None else settings.CONVERSATION_RETENTION_DAYS
         if days is None:
             raise CommandError("No retention: set CONVERSATION_RETENTION_DAYS or pass --days.")
-        if days < 0:
-            raise CommandError("--days must be 0 or more.")
 
         shown = time.monotonic()
 
@@ -34,7 +32,10 @@ class Command(BaseCommand):
                 shown = time.monotonic()
                 self.stdout.write(f"... {erased.conversations} conversations, {erased.messages} messages so far")
 
-        erased = conversations_purge(days=days, progress=progress)
+        try:
+            erased = conversations_purge(days=days, progress=progress)
+        except ValueError as exc:
+            raise CommandError(f"{exc}; pass more than 0 days.") from exc
         self.stdout.write(
             f"erased {erased.conversations} conversations, {erased.messages} messages and {erased.parked} parked "
             f"messages inactive for more than {days:g} days"

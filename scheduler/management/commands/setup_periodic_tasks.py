@@ -53,13 +53,14 @@ class Command(BaseCommand):
             expire_seconds=max(1, math.ceil(2 * sweep_interval)),
             reset_schedule=reset_schedule,
         )
-        self._upsert(
-            DELIVERY_TASK_NAME,
-            task="delivery.deliveries_wake_due",
-            interval=interval_schedule(DELIVERY_WAKE_SECONDS),
-            expire_seconds=2 * DELIVERY_WAKE_SECONDS,
-            reset_schedule=reset_schedule,
-        )
+        if settings.REPLY_WEBHOOK_URL:  # no job a second for a delivery that is off
+            self._upsert(
+                DELIVERY_TASK_NAME,
+                task="delivery.deliveries_wake_due",
+                interval=interval_schedule(DELIVERY_WAKE_SECONDS),
+                expire_seconds=2 * DELIVERY_WAKE_SECONDS,
+                reset_schedule=reset_schedule,
+            )
         self._upsert(
             PURGE_TASK_NAME,
             task="scheduler.parked_messages_purge",
