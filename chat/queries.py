@@ -97,16 +97,22 @@ def message_insert_if_open(
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, received_at
             ), due AS (
+                -- CASE stops at the first true branch: the count runs only within a group not yet due, and reads
+                -- at most the messages that fill one.
                 SELECT c.id, CASE
-                    WHEN (SELECT count(*) FROM chat_message m WHERE m.conversation_id = c.id AND m.pending) + 1
-                         >= %(max_messages)s THEN i.received_at
-                    ELSE i.received_at + %(first_due_after)s
+                    WHEN c.reply_due_at IS NULL AND %(max_messages)s > 1 THEN i.received_at + %(first_due_after)s
+                    WHEN c.reply_due_at IS NULL THEN i.received_at
+                    WHEN c.reply_due_at <= i.received_at THEN NULL
+                    WHEN (
+                        SELECT count(*) FROM (
+                            SELECT FROM chat_message m WHERE m.conversation_id = c.id AND m.pending
+                            LIMIT %(max_messages)s
+                        ) waiting
+                    ) + 1 >= %(max_messages)s THEN i.received_at
                 END AS at
                 FROM conversation c, inserted i
             ), moved AS (
-                UPDATE chat_conversation c SET reply_due_at = due.at
-                FROM due, conversation
-                WHERE c.id = due.id AND (conversation.reply_due_at IS NULL OR due.at < conversation.reply_due_at)
+                UPDATE chat_conversation c SET reply_due_at = due.at FROM due WHERE c.id = due.id AND due.at IS NOT NULL
             )
             SELECT id FROM inserted
             """,
