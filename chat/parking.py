@@ -77,8 +77,10 @@ def parked_message_redelivery(parked: ParkedMessage, *, conversation_id: uuid.UU
 def parked_messages_adopt(conversation: Conversation) -> list[Message]:
     """Move the messages parked for a conversation just created into it (its creation decides the TTL)."""
     with transaction.atomic():
-        parked = ParkedMessage.objects.select_for_update().filter(
-            conversation_created_in_time(), conversation_id=conversation.id, state=ParkedMessage.State.PARKED
+        parked = (
+            ParkedMessage.objects.select_for_update()
+            .filter(conversation_created_in_time(), conversation_id=conversation.id, state=ParkedMessage.State.PARKED)
+            .order_by("id")  # the order erasure locks them in
         )
         return _attach(list(parked))
 
@@ -89,7 +91,7 @@ def parked_messages_attach() -> int:
     keeps its own arrival time, so its group window counts from when it arrived. Returns how many."""
     with transaction.atomic():
         parked = ParkedMessage.objects.filter(conversation_created_in_time(), state=ParkedMessage.State.PARKED)
-        return len(_attach(list(parked.select_for_update(skip_locked=True))))
+        return len(_attach(list(parked.select_for_update(skip_locked=True).order_by("id"))))
 
 
 def parked_messages_expire() -> int:

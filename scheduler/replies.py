@@ -88,7 +88,7 @@ class BatchResult:
     answered: int
     # The batch took `limit` conversations: more may be due.
     full: bool
-    # Seconds from the batch's clock to the earliest moment it set (None: it set none).
+    # Seconds from the batch's end to the earliest moment it set (None: it set none).
     next_due_in: float | None
     duration: float
 
@@ -113,11 +113,12 @@ def replies_write_batch(
     conversation at a time: the one that fails is logged and postponed, the others are answered.
     """
     rules = group_rules()
-    started = time.perf_counter()
+    started = claimed_at = time.perf_counter()
     statuses: dict[uuid.UUID, str] = {}
     try:
         with transaction.atomic():
             statuses, now = queries.conversations_claim(limit=limit)
+            claimed_at = time.perf_counter()
             if len(statuses) == limit and continue_now is not None:
                 # Enqueued now, not on commit, so another process takes the next batch while this one writes.
                 enqueue_safely(continue_now)
@@ -127,12 +128,14 @@ def replies_write_batch(
             raise
         logger.warning("reply batch failed: answering its conversations one by one", extra={"error": str(error)})
         written = _groups_answer_one_by_one(list(statuses), rules, wake_delivery)
+    # The earliest moment set, from now: the job asking for it runs after this batch.
+    since_claim = time.perf_counter() - claimed_at
     result = BatchResult(
         claimed=len(statuses),
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
         full=len(statuses) == limit,
-        next_due_in=written.next_due_in,
+        next_due_in=None if written.next_due_in is None else written.next_due_in - since_claim,
         duration=time.perf_counter() - started,
     )
     _batch_report(result, written.replies)

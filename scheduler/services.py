@@ -9,13 +9,14 @@ still say what waits, and the next job or sweep takes them.
 Who wakes a reply job:
 - the sweep, every SWEEP_INTERVAL_SECONDS: a job for each WAKE_STEP in which conversations fall due before the
   next sweep (at once for those due already): the moments messages set as they arrive;
-- every batch that moved a conversation's moment, once it commits: a job at the earliest moment it set;
+- every batch that moved a conversation's moment, once it commits: a job at the earliest moment it set, when it
+  comes before the next sweep;
 - a full batch, as soon as it is claimed: the next batch, in another process if one is free.
-So a reply comes at most WAKE_STEP after its group's deadline, plus the job's own latency.
+So a reply comes at most WAKE_STEP after its group's deadline of quiet or max_wait, plus the job's own latency. A
+group that a message fills, or a close, is due at once and answered at the next sweep (webhooks never enqueue).
 """
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,12 +89,14 @@ def replies_answer(
     *, continue_now: Callable[[], None], wake: Wake, wake_delivery: DeliveryWake | None = None
 ) -> BatchResult:
     """One reply job: a batch of due conversations answered (scheduler.replies); a full batch wakes the next at
-    once, and a job is asked for at the earliest moment the batch set (a group it saw still growing)."""
+    once, and a job is asked for at the earliest moment the batch set (a group it saw still growing) when that
+    comes before the next sweep."""
     result = replies_write_batch(
         limit=settings.REPLY_BATCH_SIZE, continue_now=continue_now, wake_delivery=wake_delivery
     )
-    if result.next_due_in is not None:
-        enqueue_safely(wake, _with_margin(math.ceil(result.next_due_in / WAKE_STEP) * WAKE_STEP))
+    # Only what the next sweep may not see in time: a later moment is the sweep's to wake for.
+    if result.next_due_in is not None and result.next_due_in <= settings.SWEEP_INTERVAL_SECONDS + WAKE_STEP:
+        enqueue_safely(wake, _with_margin(max(0.0, result.next_due_in)))
     return result
 
 

@@ -4,6 +4,7 @@ moved by the batches that look (real PostgreSQL; windows moved by aging rows).""
 
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.db import connection, transaction
@@ -164,6 +165,39 @@ def test_the_moment_a_message_sets_is_the_rules_due_time_of_a_one_message_group(
         assert open_group_due_at(one, False, rules) == EXAMPLE_TIME + rules.first_due_after
 
 
+def test_a_message_after_its_conversations_moment_leaves_it_and_the_next_batch_answers_in_turn(settings):
+    """The moment has come (a group ended by quiet): a new message leaves it; the batch answers the old group and
+    sets the new one's moment."""
+    conversation = ConversationFactory()
+    receive = partial(message_receive, conversation_id=conversation.id, content="oi", event_at=EXAMPLE_TIME)
+    old = receive(message_id=uuid.uuid4())
+    age_rows(Message, [old.message_id], settings.GROUP_WINDOW_SECONDS + 1)
+    conversation.refresh_from_db()
+    moment = conversation.reply_due_at
+
+    new = receive(message_id=uuid.uuid4())
+
+    conversation.refresh_from_db()
+    assert conversation.reply_due_at == moment
+    [reply] = replies_answer_due(conversation.id)
+    assert list(reply.answers.values_list("id", flat=True)) == [old.message_id]
+    conversation.refresh_from_db()
+    newest = Message.objects.get(id=new.message_id)
+    assert conversation.reply_due_at == newest.received_at + timedelta(seconds=settings.GROUP_WINDOW_SECONDS)
+
+
+def test_with_groups_of_one_every_message_is_due_on_arrival(settings):
+    settings.MAX_GROUP_MESSAGES = 1
+    conversation = ConversationFactory()
+
+    receipt = message_receive(
+        message_id=uuid.uuid4(), conversation_id=conversation.id, content="oi", event_at=EXAMPLE_TIME
+    )
+
+    conversation.refresh_from_db()
+    assert conversation.reply_due_at == Message.objects.get(id=receipt.message_id).received_at
+
+
 def test_a_message_that_fills_its_group_makes_it_due_now(settings):
     settings.MAX_GROUP_MESSAGES = 3
     conversation = ConversationFactory()
@@ -266,7 +300,20 @@ def test_a_reply_job_asks_for_a_job_at_the_earliest_moment_its_batch_set(setting
     [countdown] = woken
     assert result.replies == 0
     assert 0.3 - 0.1 < result.next_due_in <= 0.3
-    assert result.next_due_in < countdown <= result.next_due_in + WAKE_STEP + WAKE_MARGIN
+    assert countdown == pytest.approx(result.next_due_in + WAKE_MARGIN)
+
+
+def test_a_moment_the_next_sweep_will_see_is_left_to_it(settings):
+    conversation = ConversationFactory()
+    first, second = MessageFactory(conversation=conversation), MessageFactory(conversation=conversation)
+    age_rows(Message, [first.id], settings.GROUP_WINDOW_SECONDS + 0.1)
+    age_rows(Message, [second.id], settings.GROUP_WINDOW_SECONDS - settings.SWEEP_INTERVAL_SECONDS - 1)
+    woken = Woken()
+
+    result = replies_answer(continue_now=lambda: None, wake=woken)
+
+    assert result.next_due_in > settings.SWEEP_INTERVAL_SECONDS + WAKE_STEP
+    assert woken == []
 
 
 def test_a_reply_job_that_answered_everything_asks_for_nothing(settings):
