@@ -43,6 +43,8 @@ def live_events(rate: float, seconds: float, rng: random.Random) -> tuple[list, 
 
 
 def phase(stack, events: list, conversations: list[uuid.UUID]) -> dict:
+    """Send `events` on schedule and wait until nothing waits: the webhook's latencies (every request) and the
+    reply lag of `conversations`."""
     from bench.capacity_bench import send_on_schedule
     from tests.helpers import wait_until
 
@@ -59,6 +61,7 @@ def phase(stack, events: list, conversations: list[uuid.UUID]) -> dict:
     return {
         "requests": len(latencies),
         "failures": failures,
+        "replies": len(lags),
         "p50": 1000 * statistics.median(latencies),
         "p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
         "lag50": statistics.median(lags),

@@ -16,7 +16,6 @@ alternating, so the two are compared at the same moments.
 import argparse
 import os
 import random
-import statistics
 import sys
 import uuid
 from pathlib import Path
@@ -55,7 +54,8 @@ def schedule(args: argparse.Namespace, typists: int, rng: random.Random) -> tupl
 
 
 def run(args: argparse.Namespace, root: Path, python: Path, typists: int) -> dict:
-    from bench.capacity_bench import log_records, send_on_schedule
+    from bench.capacity_bench import log_records
+    from bench.purge_bench import phase
     from tests.e2e.stack import Stack
     from tests.helpers import wait_until
 
@@ -67,32 +67,16 @@ def run(args: argparse.Namespace, root: Path, python: Path, typists: int) -> dic
         # DEBUG: a batch that wrote nothing logs at DEBUG only.
         stack.start_role("worker", "worker0", LOG_LEVEL="DEBUG")
         wait_until(stack.sweeping, 60, 0.25, "sweeps running")
-        latencies: list[float] = []
-        _, failures = send_on_schedule(stack.base_url, events, latencies)
-        wait_until(stack.nothing_pending, timeout=120, interval=0.5, what="every group answered")
+        traffic = phase(stack, events, ordinary)
         stack.sweeps_pass(2)
-        rows = stack.sql(
-            """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
-               FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
-               WHERE r.type = 'OUTBOUND' AND r.conversation_id = ANY(%s) GROUP BY r.id, r.timestamp""",
-            (ordinary,),
-        )
         batches = [r for r in log_records(stack.log("worker0")) if r.get("message") == "reply batch"]
     finally:
         stack.stop()
-    lags = sorted(float(lag) for (lag,) in rows)
-    latencies.sort()
     return {
+        **traffic,
         "batches": len(batches),
         "claimed": sum(r["claimed"] for r in batches),
         "no_op": sum(max(0, r["claimed"] - r["replies"]) for r in batches),
-        "requests": len(latencies),
-        "failures": failures,
-        "webhook_p50": 1000 * statistics.median(latencies),
-        "webhook_p99": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-        "lag_p50": statistics.median(lags),
-        "lag_p99": lags[int(0.99 * (len(lags) - 1))],
-        "replies": len(lags),
     }
 
 
@@ -134,9 +118,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, typists, r in results:
         print(
-            f"| {label} | {typists} | {r['requests']} | {r['failures']} | {r['webhook_p50']:.1f} | "
-            f"{r['webhook_p99']:.1f} | {r['batches']} | {r['claimed']} | {r['no_op']} | {r['replies']} | "
-            f"{r['lag_p50']:.3f} | {r['lag_p99']:.3f} |"
+            f"| {label} | {typists} | {r['requests']} | {r['failures']} | {r['p50']:.1f} | {r['p99']:.1f} | "
+            f"{r['batches']} | {r['claimed']} | {r['no_op']} | {r['replies']} | {r['lag50']:.3f} | {r['lag99']:.3f} |"
         )
 
 
