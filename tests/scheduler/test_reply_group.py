@@ -152,7 +152,7 @@ def waiting_on_a_lock(query_part: str) -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
-    """The job holds the conversation; a webhook's FOR SHARE waits, so its arrival is stamped after the reply.
+    """The job holds the conversation; a webhook's lock on it waits, so its arrival is stamped after the reply.
 
     To catch the job mid-transaction, another session holds a row lock on the pending message: the job locks
     the conversation, writes its reply and then waits to mark that message answered."""
