@@ -46,18 +46,13 @@ def phase(stack, events: list, conversations: list[uuid.UUID]) -> dict:
     """Send `events` on schedule and wait until nothing waits: the webhook's latencies (every request) and the
     reply lag of `conversations`."""
     from bench.capacity_bench import send_on_schedule
+    from bench.reply_lag_bench import reply_lags
     from tests.helpers import wait_until
 
     latencies: list[float] = []
     _, failures = send_on_schedule(stack.base_url, events, latencies)
     wait_until(stack.nothing_pending, timeout=120, interval=0.5, what="every live group answered")
-    rows = stack.sql(
-        """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
-           FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
-           WHERE r.type = 'OUTBOUND' AND r.conversation_id = ANY(%s) GROUP BY r.id, r.timestamp""",
-        (conversations,),
-    )
-    lags, latencies = sorted(float(lag) for (lag,) in rows), sorted(latencies)
+    lags, latencies = sorted(reply_lags(stack, conversations)), sorted(latencies)
     return {
         "requests": len(latencies),
         "failures": failures,

@@ -156,12 +156,15 @@ def measure(args: argparse.Namespace, root: Path, python: Path, deliver: bool) -
     return lags, [float(lag) for (lag,) in delivery_rows]
 
 
-def reply_lags(stack) -> list[float]:
-    """Each reply's lag in seconds: from the newest arrival it answers to its being written (database clock)."""
+def reply_lags(stack, conversations: list | None = None) -> list[float]:
+    """Each reply's lag in seconds: from the newest arrival it answers to its being written (database clock); only
+    the replies of `conversations`, when given."""
     rows = stack.sql(
         """SELECT extract(epoch FROM r.timestamp - max(m.received_at))
            FROM chat_message r JOIN chat_message m ON m.reply_id = r.id
-           WHERE r.type = 'OUTBOUND' GROUP BY r.id, r.timestamp"""
+           WHERE r.type = 'OUTBOUND' AND (%s::uuid[] IS NULL OR r.conversation_id = ANY(%s::uuid[]))
+           GROUP BY r.id, r.timestamp""",
+        (conversations, conversations),
     )
     return [float(lag) for (lag,) in rows]
 

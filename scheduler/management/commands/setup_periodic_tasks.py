@@ -15,6 +15,11 @@ from scheduler.selectors import SWEEP_TASK_NAME
 
 PURGE_TASK_NAME = "Purge old parked messages"
 RETENTION_TASK_NAME = "Purge conversations past CONVERSATION_RETENTION_DAYS"
+# The purges, once a day; one that waited an hour in the queue is dropped (the next day's comes).
+DAILY_TASKS = {
+    PURGE_TASK_NAME: "scheduler.parked_messages_purge",
+    RETENTION_TASK_NAME: "scheduler.conversations_purge_retention",
+}
 DELIVERY_TASK_NAME = "Delivery: expire and wake due deliveries"
 # Retries fall due at their own times; a delivery job is woken at most this long after.
 DELIVERY_WAKE_SECONDS = 1
@@ -61,20 +66,14 @@ class Command(BaseCommand):
                 expire_seconds=2 * DELIVERY_WAKE_SECONDS,
                 reset_schedule=reset_schedule,
             )
-        self._upsert(
-            PURGE_TASK_NAME,
-            task="scheduler.parked_messages_purge",
-            interval=interval_schedule(24 * 60 * 60),
-            expire_seconds=60 * 60,
-            reset_schedule=reset_schedule,
-        )
-        self._upsert(
-            RETENTION_TASK_NAME,
-            task="scheduler.conversations_purge_retention",
-            interval=interval_schedule(24 * 60 * 60),
-            expire_seconds=60 * 60,
-            reset_schedule=reset_schedule,
-        )
+        for name, task in DAILY_TASKS.items():
+            self._upsert(
+                name,
+                task=task,
+                interval=interval_schedule(24 * 60 * 60),
+                expire_seconds=60 * 60,
+                reset_schedule=reset_schedule,
+            )
 
     def _upsert(self, name: str, *, task: str, interval, expire_seconds: int, reset_schedule: bool) -> None:
         periodic, created = PeriodicTask.objects.get_or_create(
