@@ -4,6 +4,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from rest_framework.views import APIView
 from api.access import EraseAccess, StaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
+    WEBHOOK_EVENT_TYPES,
     CloseConversationDataSerializer,
     ConsoleEventSerializer,
     ConversationDetailSerializer,
@@ -31,11 +33,12 @@ from api.serializers import (
     MessageReceiptSerializer,
     NewConversationDataSerializer,
     NewMessageDataSerializer,
+    PauseBotDataSerializer,
     ServiceConfigSerializer,
     WebhookEnvelopeSerializer,
 )
 from api.webhook import webhook_body_read, webhook_origin_check
-from chat import erasure, selectors, services
+from chat import erasure, selectors, services, takeover
 from chat.models import CONVERSATION_ORDER
 from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
@@ -44,13 +47,33 @@ from core.errors import ApplicationError
 from core.signing import signature_for
 from delivery.selectors import replies_deliveries_load
 
-# One entry per event type: the serializer of its `data`, the service it calls, and its success status.
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
-WEBHOOK_EVENTS: dict[str, tuple[type[serializers.Serializer], WebhookService, HTTPStatus]] = {
-    "NEW_CONVERSATION": (NewConversationDataSerializer, services.conversation_create, HTTPStatus.CREATED),
-    "NEW_MESSAGE": (NewMessageDataSerializer, services.message_receive, HTTPStatus.ACCEPTED),
-    "CLOSE_CONVERSATION": (CloseConversationDataSerializer, services.conversation_close, HTTPStatus.OK),
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """An event type: the serializer of its `data`, the service it calls, its success status, and the outcome the
+    metrics give a success that returns a conversation."""
+
+    data: type[serializers.Serializer]
+    service: WebhookService
+    status: HTTPStatus
+    outcome: str = ""
+
+
+WEBHOOK_EVENTS: dict[str, WebhookEvent] = {
+    "NEW_CONVERSATION": WebhookEvent(
+        NewConversationDataSerializer, services.conversation_create, HTTPStatus.CREATED, "created"
+    ),
+    "NEW_MESSAGE": WebhookEvent(NewMessageDataSerializer, services.message_receive, HTTPStatus.ACCEPTED),
+    "CLOSE_CONVERSATION": WebhookEvent(
+        CloseConversationDataSerializer, services.conversation_close, HTTPStatus.OK, "closed"
+    ),
+    "AGENT_MESSAGE": WebhookEvent(NewMessageDataSerializer, services.agent_message_receive, HTTPStatus.ACCEPTED),
+    "PAUSE_BOT": WebhookEvent(PauseBotDataSerializer, takeover.conversation_pause, HTTPStatus.OK, "paused"),
+    "RESUME_BOT": WebhookEvent(CloseConversationDataSerializer, takeover.conversation_resume, HTTPStatus.OK, "resumed"),
 }
+assert list(WEBHOOK_EVENTS) == WEBHOOK_EVENT_TYPES
 
 
 class WebhookApi(APIView):
@@ -66,7 +89,7 @@ class WebhookApi(APIView):
         started = time.perf_counter()
         response = super().dispatch(request, *args, **kwargs)
         metrics.WEBHOOK_SECONDS.labels(self.event_type).observe(time.perf_counter() - started)
-        metrics.WEBHOOK_REQUESTS.labels(self.event_type, webhook_outcome(response)).inc()
+        metrics.WEBHOOK_REQUESTS.labels(self.event_type, webhook_outcome(self.event_type, response)).inc()
         return response
 
     @extend_schema(**WEBHOOK_SCHEMA)
@@ -85,16 +108,16 @@ class WebhookApi(APIView):
                 errors={"type": [f"Unknown event type {event_type!r}."]},
             )
         self.event_type = event_type
-        data_serializer_class, service, success_status = WEBHOOK_EVENTS[event_type]
-        data = data_serializer_class(data=envelope.validated_data["data"])
+        event = WEBHOOK_EVENTS[event_type]
+        data = event.data(data=envelope.validated_data["data"])
         if not data.is_valid():
             raise serializers.ValidationError({"data": data.errors})
-        result = service(**data.validated_data, event_at=envelope.validated_data["timestamp"])
+        result = event.service(**data.validated_data, event_at=envelope.validated_data["timestamp"])
 
         if isinstance(result, MessageReceipt):
-            status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else success_status
+            status = HTTPStatus.OK if result.outcome == MessageReceipt.DUPLICATE else event.status
             return Response(MessageReceiptSerializer(result).data, status=status)
-        return Response(conversation_detail_data(result), status=success_status)
+        return Response(conversation_detail_data(result), status=event.status)
 
 
 def conversation_detail_data(detail: ConversationDetail) -> dict:
@@ -103,15 +126,15 @@ def conversation_detail_data(detail: ConversationDetail) -> dict:
     return ConversationDetailSerializer(detail).data
 
 
-def webhook_outcome(response) -> str:
-    """A bounded label: a receipt's outcome, `created` or `closed` for the conversation events, or the error's
-    stable code."""
+def webhook_outcome(event_type: str, response) -> str:
+    """A bounded label: a receipt's outcome, the event's own for the conversation events (created, closed, paused,
+    resumed), or the error's stable code."""
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
     if response.status_code >= HTTPStatus.BAD_REQUEST:
         return data.get("code", "error")
     if "outcome" in data:
         return data["outcome"]
-    return "created" if response.status_code == HTTPStatus.CREATED else "closed"
+    return WEBHOOK_EVENTS[event_type].outcome
 
 
 def conversation_id_parse(value: str) -> uuid.UUID:

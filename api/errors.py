@@ -15,13 +15,17 @@ ERROR_CODES: dict[str, str] = {
     "invalid_json": "400: the body is not valid UTF-8 JSON (or nests deeper than the parser goes).",
     "bad_request": "400: the request could not be understood (a Host not in ALLOWED_HOSTS, for one).",
     "invalid_payload": "400: the JSON does not have the event's shape; `errors` names each field.",
-    "unknown_event_type": "400: `type` is not NEW_CONVERSATION, NEW_MESSAGE or CLOSE_CONVERSATION.",
+    "unknown_event_type": "400: `type` is not one of NEW_CONVERSATION, NEW_MESSAGE, CLOSE_CONVERSATION, "
+    "AGENT_MESSAGE, PAUSE_BOT, RESUME_BOT.",
     "conversation_exists": "400: NEW_CONVERSATION with an id that already exists.",
-    "conversation_not_found": "400: CLOSE_CONVERSATION for a conversation that does not exist.",
+    "conversation_not_found": "400: CLOSE_CONVERSATION, PAUSE_BOT or RESUME_BOT for a conversation that does not "
+    "exist.",
     "conversation_already_closed": "400: CLOSE_CONVERSATION for a conversation already CLOSED.",
-    "conversation_closed": "400: NEW_MESSAGE for a CLOSED conversation.",
-    "message_id_conflict": "400: NEW_MESSAGE whose id is used in another conversation or with other content.",
-    "buffer_expired": "400: NEW_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; never processed.",
+    "conversation_closed": "400: NEW_MESSAGE, AGENT_MESSAGE, PAUSE_BOT or RESUME_BOT for a CLOSED conversation.",
+    "message_id_conflict": "400: NEW_MESSAGE or AGENT_MESSAGE whose id is used in another conversation, with other "
+    "content, or by the other author.",
+    "buffer_expired": "400: NEW_MESSAGE or AGENT_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; "
+    "never processed.",
     "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and X-Hub-Signature-256 is missing or wrong.",
     "not_authenticated": "401: no valid token or session, for a read while API_AUTH_REQUIRED is on or an erasure.",
@@ -30,7 +34,7 @@ ERROR_CODES: dict[str, str] = {
     "not_found": "404: no such conversation (also for an id that is not a UUID), or a list cursor not given out.",
     "method_not_allowed": "405: the method is not allowed on this path.",
     "not_acceptable": "406: the Accept header asks for a format other than JSON.",
-    "try_again": "409: NEW_MESSAGE raced with concurrent changes three times; send it again.",
+    "try_again": "409: NEW_MESSAGE or AGENT_MESSAGE raced with concurrent changes three times; send it again.",
     "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
     "unsupported_media_type": "415: the body's Content-Type is not JSON (endpoints other than the webhook).",
     "throttled": "429: too many requests.",

@@ -4,12 +4,15 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 
 from api.errors import ERROR_CODES
 from api.serializers import (
+    AgentMessageEventSerializer,
     CloseConversationEventSerializer,
     ConversationDetailSerializer,
     ErrorSerializer,
     MessageReceiptSerializer,
     NewConversationEventSerializer,
     NewMessageEventSerializer,
+    PauseBotEventSerializer,
+    ResumeBotEventSerializer,
 )
 
 ERROR_CODES_MARKDOWN = "\n".join(f"- `{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
@@ -21,6 +24,13 @@ WEBHOOK_DESCRIPTION = f"""Receives one event from the WhatsApp customer-service 
   **200** (`duplicate`) for an exact redelivery. The reply comes later, as an OUTBOUND message, once the
   user has been quiet for 5 s.
 - `CLOSE_CONVERSATION` → **200** with the closed conversation.
+- `AGENT_MESSAGE` → **202** like NEW_MESSAGE: a person wrote to the user. Stored as an OUTBOUND with `author`
+  `agent`; the bot pauses for BOT_PAUSE_SECONDS (30 min) after it, and the messages waiting for a reply are
+  the person's (never answered by the service).
+- `PAUSE_BOT` → **200** with the conversation: a person has it for `data.seconds` (BOT_PAUSE_SECONDS when left
+  out) from now, without a message. `RESUME_BOT` → **200**: the bot answers again from now.
+- `NEW_CONVERSATION` may carry `data.reply_rules` (`window_seconds` 1-60, `max_wait_seconds` 1-3600,
+  `max_messages` 1-1000), that conversation's own rules.
 
 With `WEBHOOK_SECRET` set, the header `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` is
 required. Every error body is `{{"code", "detail", "errors"?}}`; the codes are:
@@ -34,6 +44,9 @@ WEBHOOK_EVENT = PolymorphicProxySerializer(
         "NEW_CONVERSATION": NewConversationEventSerializer,
         "NEW_MESSAGE": NewMessageEventSerializer,
         "CLOSE_CONVERSATION": CloseConversationEventSerializer,
+        "AGENT_MESSAGE": AgentMessageEventSerializer,
+        "PAUSE_BOT": PauseBotEventSerializer,
+        "RESUME_BOT": ResumeBotEventSerializer,
     },
     resource_type_field_name="type",
 )
@@ -70,6 +83,46 @@ WEBHOOK_EXAMPLES = [
         },
         request_only=True,
     ),
+    OpenApiExample(
+        "NEW_CONVERSATION with its own reply rules",
+        value={
+            "type": "NEW_CONVERSATION",
+            "timestamp": "2025-06-04T14:20:00Z",
+            "data": {"id": "6a41b347-8d80-4ce9-84ba-7af66f369f6a", "reply_rules": {"window_seconds": 2}},
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "AGENT_MESSAGE",
+        value={
+            "type": "AGENT_MESSAGE",
+            "timestamp": "2025-06-04T14:21:00Z",
+            "data": {
+                "id": "9b1c7d2e-0f4a-4b5c-8d6e-7f8091a2b3c4",
+                "content": "Oi! Sou a Ana, vou te ajudar com o apartamento.",
+                "conversation_id": "6a41b347-8d80-4ce9-84ba-7af66f369f6a",
+            },
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "PAUSE_BOT",
+        value={
+            "type": "PAUSE_BOT",
+            "timestamp": "2025-06-04T14:21:00Z",
+            "data": {"id": "6a41b347-8d80-4ce9-84ba-7af66f369f6a", "seconds": 600},
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "RESUME_BOT",
+        value={
+            "type": "RESUME_BOT",
+            "timestamp": "2025-06-04T14:40:00Z",
+            "data": {"id": "6a41b347-8d80-4ce9-84ba-7af66f369f6a"},
+        },
+        request_only=True,
+    ),
 ]
 
 _error = OpenApiResponse(ErrorSerializer, description="See the error codes in the description.")
@@ -89,14 +142,15 @@ WEBHOOK_SCHEMA = {
     ],
     "responses": {
         201: OpenApiResponse(ConversationDetailSerializer, description="NEW_CONVERSATION: created."),
-        202: OpenApiResponse(MessageReceiptSerializer, description="NEW_MESSAGE: stored or parked."),
+        202: OpenApiResponse(MessageReceiptSerializer, description="NEW_MESSAGE, AGENT_MESSAGE: stored or parked."),
         200: OpenApiResponse(
             PolymorphicProxySerializer(
                 component_name="WebhookOk",
                 serializers=[ConversationDetailSerializer, MessageReceiptSerializer],
                 resource_type_field_name=None,
             ),
-            description="CLOSE_CONVERSATION: closed; or NEW_MESSAGE: an exact redelivery (outcome duplicate).",
+            description="CLOSE_CONVERSATION, PAUSE_BOT, RESUME_BOT: the conversation; or NEW_MESSAGE, AGENT_MESSAGE: "
+            "an exact redelivery (outcome duplicate).",
         ),
         400: _error,
         401: _error,

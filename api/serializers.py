@@ -3,16 +3,34 @@
 Serializers check shape only; the services enforce the rules.
 """
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.errors import ERROR_CODES
-from chat.models import Conversation, Message
-from core.serializer_fields import StrictCharField, StrictDateTimeField, StrictUUIDField, UTCDateTimeField
+from chat.models import REPLY_MAX_MESSAGES_RANGE, REPLY_MAX_WAIT_RANGE, REPLY_WINDOW_RANGE, Conversation, Message
+from core.serializer_fields import (
+    StrictCharField,
+    StrictDateTimeField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictUUIDField,
+    UTCDateTimeField,
+)
 from core.uuid_prefix import uuid_prefix_range
 from delivery.serializers import DeliverySerializer
 
 MAX_CONTENT_LENGTH = 65536
+# PAUSE_BOT's `seconds`: a second to a week.
+PAUSE_SECONDS_RANGE = (1, 7 * 24 * 3600)
+WEBHOOK_EVENT_TYPES = [
+    "NEW_CONVERSATION",
+    "NEW_MESSAGE",
+    "CLOSE_CONVERSATION",
+    "AGENT_MESSAGE",
+    "PAUSE_BOT",
+    "RESUME_BOT",
+]
 
 
 class WebhookEnvelopeSerializer(serializers.Serializer):
@@ -23,8 +41,32 @@ class WebhookEnvelopeSerializer(serializers.Serializer):
     data = serializers.DictField(help_text="The event's own fields; see each event type.")
 
 
+class ReplyRulesSerializer(serializers.Serializer):
+    """A conversation's own reply rules; each one left out follows the service's setting."""
+
+    window_seconds = StrictFloatField(
+        required=False,
+        min_value=REPLY_WINDOW_RANGE[0],
+        max_value=REPLY_WINDOW_RANGE[1],
+        help_text="Seconds of quiet after the last message before the reply (GROUP_WINDOW_SECONDS otherwise).",
+    )
+    max_wait_seconds = StrictFloatField(
+        required=False,
+        min_value=REPLY_MAX_WAIT_RANGE[0],
+        max_value=REPLY_MAX_WAIT_RANGE[1],
+        help_text="A growing group is answered once its first message waited this long (MAX_GROUP_WAIT_SECONDS).",
+    )
+    max_messages = StrictIntegerField(
+        required=False,
+        min_value=REPLY_MAX_MESSAGES_RANGE[0],
+        max_value=REPLY_MAX_MESSAGES_RANGE[1],
+        help_text="A group is answered as soon as it holds this many messages (MAX_GROUP_MESSAGES).",
+    )
+
+
 class NewConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
+    reply_rules = ReplyRulesSerializer(required=False, help_text="This conversation's own reply rules.")
 
 
 class NewMessageDataSerializer(serializers.Serializer):
@@ -37,21 +79,40 @@ class CloseConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
+class PauseBotDataSerializer(serializers.Serializer):
+    id = StrictUUIDField(source="conversation_id")
+    seconds = StrictFloatField(
+        required=False,
+        default=None,
+        min_value=PAUSE_SECONDS_RANGE[0],
+        max_value=PAUSE_SECONDS_RANGE[1],
+        help_text="How long a person has the conversation from now; BOT_PAUSE_SECONDS when left out.",
+    )
+
+
 class ConsoleEventSerializer(serializers.Serializer):
     """What the web console asks to send: an event type and its data (the webhook validates them as usual)."""
 
-    type = serializers.ChoiceField(choices=["NEW_CONVERSATION", "NEW_MESSAGE", "CLOSE_CONVERSATION"])
+    type = serializers.ChoiceField(choices=WEBHOOK_EVENT_TYPES)
     data = serializers.DictField()
 
 
 class MessageSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     type = serializers.ChoiceField(choices=Message.Type.choices)
+    author = serializers.ChoiceField(
+        choices=Message.Author.choices,
+        help_text="user (INBOUND), bot (the service's replies) or agent (a person, AGENT_MESSAGE).",
+    )
     content = serializers.CharField()
     timestamp = UTCDateTimeField(help_text="Event time (OUTBOUND: when it was generated).")
     received_at = UTCDateTimeField(help_text="Arrival time on the server (database clock).")
     pending = serializers.BooleanField(help_text="INBOUND still waiting for its reply.")
     reply_id = serializers.UUIDField(allow_null=True, help_text="The OUTBOUND that answered it.")
+    handled_by = serializers.SerializerMethodField(
+        help_text="INBOUND: bot once the service answered it, agent when a person has it (the service never will), "
+        "null while it waits; null for OUTBOUND."
+    )
     send_reason = serializers.SerializerMethodField(
         help_text="OUTBOUND: why it was sent (quiet, max_wait, max_messages, closed); null for INBOUND."
     )
@@ -59,6 +120,12 @@ class MessageSerializer(serializers.Serializer):
     delivery = serializers.SerializerMethodField(
         help_text="OUTBOUND, when reply delivery is on: its delivery state; null otherwise."
     )
+
+    @extend_schema_field(serializers.ChoiceField(choices=["bot", "agent"], allow_null=True))
+    def get_handled_by(self, message: Message) -> str | None:
+        if message.taken_over:
+            return Message.Author.AGENT
+        return Message.Author.BOT if message.reply_id else None
 
     @extend_schema_field(serializers.ChoiceField(choices=Message.SendReason.choices, allow_null=True))
     def get_send_reason(self, message: Message) -> str | None:
@@ -73,12 +140,52 @@ class MessageSerializer(serializers.Serializer):
         return None if delivery is None else DeliverySerializer(delivery).data
 
 
+class ReplyRulesOutSerializer(serializers.Serializer):
+    window_seconds = serializers.FloatField(source="reply_window_seconds", allow_null=True)
+    max_wait_seconds = serializers.FloatField(source="reply_max_wait_seconds", allow_null=True)
+    max_messages = serializers.IntegerField(source="reply_max_messages", allow_null=True)
+
+
+PAUSED_UNTIL_HELP = (
+    "While in the future a person has the conversation and the service answers nothing; null when the bot answers."
+)
+REPLY_RULES_HELP = "Its own reply rules from NEW_CONVERSATION (a null one follows GET /api/config/); null if none."
+
+
+@extend_schema_field(UTCDateTimeField(allow_null=True))
+class PausedUntilField(serializers.Field):
+    """bot_paused_until while it is in the future, else null: a pause that has ended by time shows as none."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", PAUSED_UNTIL_HELP)
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, until):
+        return UTCDateTimeField().to_representation(until) if until > timezone.now() else None
+
+
+@extend_schema_field(ReplyRulesOutSerializer(allow_null=True))
+class ReplyRulesField(serializers.Field):
+    """A conversation's own reply rules as an object, or null when it follows the service's."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", REPLY_RULES_HELP)
+        kwargs.setdefault("source", "*")
+        super().__init__(read_only=True, **kwargs)
+
+    def to_representation(self, conversation):
+        data = ReplyRulesOutSerializer(conversation).data
+        return data if any(value is not None for value in data.values()) else None
+
+
 class ConversationSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=Conversation.Status.choices)
     created_at = UTCDateTimeField()
-    updated_at = UTCDateTimeField(help_text="Last change: created, closed, or a reply written.")
+    updated_at = UTCDateTimeField(help_text="Last change: created, closed, a reply written, or a takeover.")
     closed_at = UTCDateTimeField(allow_null=True)
+    bot_paused_until = PausedUntilField()
+    reply_rules = ReplyRulesField()
 
 
 class ConversationDetailSerializer(serializers.Serializer):
@@ -88,9 +195,11 @@ class ConversationDetailSerializer(serializers.Serializer):
     status = serializers.ChoiceField(source="conversation.status", choices=Conversation.Status.choices)
     created_at = UTCDateTimeField(source="conversation.created_at")
     updated_at = UTCDateTimeField(
-        source="conversation.updated_at", help_text="Last change: created, closed, or a reply written."
+        source="conversation.updated_at", help_text="Last change: created, closed, a reply written, or a takeover."
     )
     closed_at = UTCDateTimeField(source="conversation.closed_at", allow_null=True)
+    bot_paused_until = PausedUntilField(source="conversation.bot_paused_until")
+    reply_rules = ReplyRulesField(source="conversation")
     messages = MessageSerializer(
         many=True, help_text="Ordered by timestamp, then arrival: all of them, or the newest MESSAGES_PER_PAGE."
     )
@@ -152,6 +261,24 @@ class NewMessageEventSerializer(serializers.Serializer):
 
 class CloseConversationEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["CLOSE_CONVERSATION"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = CloseConversationDataSerializer()
+
+
+class AgentMessageEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["AGENT_MESSAGE"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = NewMessageDataSerializer()
+
+
+class PauseBotEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["PAUSE_BOT"])
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    data = PauseBotDataSerializer()
+
+
+class ResumeBotEventSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["RESUME_BOT"])
     timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
     data = CloseConversationDataSerializer()
 

@@ -134,8 +134,9 @@ WITH batch AS (
     SELECT conversation_id FROM chat_message WHERE pending
     GROUP BY conversation_id ORDER BY min(received_at) LIMIT 500
 ), replies AS (
-    INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending, send_reason)
-    SELECT gen_random_uuid(), m.conversation_id, 'OUTBOUND',
+    INSERT INTO chat_message (id, conversation_id, type, author, content, timestamp, received_at, pending,
+                              send_reason)
+    SELECT gen_random_uuid(), m.conversation_id, 'OUTBOUND', 'bot',
            E'Mensagens recebidas:\\n' || string_agg(m.id::text || E'\\n', '' ORDER BY m.timestamp, m.received_at, m.id),
            clock_timestamp(), clock_timestamp(), false, 'quiet'
     FROM chat_message m JOIN batch USING (conversation_id)

@@ -68,8 +68,8 @@ def fill_live(name: str) -> None:
         # Their moment, as the webhook sets it: due a window from now, and due for the rest of the run.
         f"UPDATE chat_conversation SET reply_due_at = now() + interval '5 seconds' WHERE id IN {LIVE_IDS}",
         # An earlier reply of each, delivered: the admin's delivery list has a page to show.
-        f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, pending, send_reason)
-            SELECT md5('live-reply' || n)::uuid, md5('live' || n)::uuid, 'OUTBOUND', 'ok', now(), false, 'quiet'
+        f"""INSERT INTO chat_message (id, conversation_id, type, author, content, timestamp, pending, send_reason)
+            SELECT md5('live-reply' || n)::uuid, md5('live' || n)::uuid, 'OUTBOUND', 'bot', 'ok', now(), false, 'quiet'
             FROM generate_series(1, {LIVE}) AS n""",
         f"""INSERT INTO delivery_replydelivery (message_id, state, attempts, last_error, give_up_at, delivered_at,
                                                  next_attempt_at)
@@ -97,10 +97,11 @@ def fill_history(name: str, conversations: int, messages: int, held: int) -> Non
             SELECT md5('h' || n)::uuid, 'CLOSED', t, t, t
             FROM generate_series(1, {conversations}) AS n,
                  LATERAL (SELECT now() - interval '1 day' - n * interval '1 second') AS at (t)""",
-        f"""INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending,
+        f"""INSERT INTO chat_message (id, conversation_id, type, author, content, timestamp, received_at, pending,
                                       send_reason)
             SELECT md5('m' || n || '-' || k)::uuid, md5('h' || n)::uuid,
-                   CASE WHEN k % 2 = 0 THEN 'OUTBOUND' ELSE 'INBOUND' END, 'histórico',
+                   CASE WHEN k % 2 = 0 THEN 'OUTBOUND' ELSE 'INBOUND' END,
+                   CASE WHEN k % 2 = 0 THEN 'bot' ELSE 'user' END, 'histórico',
                    now() - interval '1 day' - n * interval '1 second' + k * interval '1 ms',
                    now() - interval '1 day' - n * interval '1 second' + k * interval '1 ms', false,
                    CASE WHEN k % 2 = 0 THEN 'quiet' ELSE '' END

@@ -1,14 +1,17 @@
-"""Parked messages: a NEW_MESSAGE whose conversation does not exist yet waits here for up to ORPHAN_TTL.
+"""Parked messages: a NEW_MESSAGE or AGENT_MESSAGE whose conversation does not exist yet waits here for up to
+ORPHAN_TTL.
 
 Its whole life is in this module:
-- park: a NEW_MESSAGE for an unknown conversation is stored as PARKED (parked_message_park);
+- park: a message for an unknown conversation is stored as PARKED (parked_message_park);
 - adopt: NEW_CONVERSATION moves the messages parked for it into the conversation (parked_messages_adopt);
 - attach: each sweep repairs the race of a message parked while its conversation was being created
   (parked_messages_attach);
 - expire: each sweep marks EXPIRED the messages whose conversation did not come in time (parked_messages_expire);
 - purge: a daily job deletes attached and expired ones after PARKED_RETENTION_DAYS (parked_messages_purge).
 The attach rule is one expression, conversation_created_in_time: the conversation was created within ORPHAN_TTL
-of the message's arrival, both on the database clock.
+of the message's arrival, both on the database clock. Attached messages are decided as if they had arrived live, in
+arrival order: an agent's pauses the bot and takes the waiting messages over, a user's that arrived during a pause
+is taken over, and a handoff word answers its group at once and pauses the bot (chat.takeover).
 """
 
 import logging
@@ -22,6 +25,8 @@ from django.db.models import Exists, OuterRef
 from chat import queries
 from chat.models import Conversation, Message, ParkedMessage
 from chat.reply_timing import group_rules
+from chat.takeover import TakeoverSource
+from core import metrics
 from core.clock import ClockTimestamp
 from core.errors import ApplicationError
 
@@ -46,18 +51,35 @@ def conversation_created_in_time() -> Exists:
     )
 
 
-def parked_message_park(*, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime) -> None:
-    """Store a NEW_MESSAGE as PARKED. Raises IntegrityError when the id is parked already (the caller classifies
-    it, see parked_message_redelivery)."""
-    ParkedMessage.objects.create(id=message_id, conversation_id=conversation_id, content=content, timestamp=event_at)
+def parked_message_park(
+    *,
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    content: str,
+    event_at: datetime,
+    author: str = Message.Author.USER,
+    handoff: bool = False,
+) -> None:
+    """Store a message as PARKED. Raises IntegrityError when the id is parked already (the caller classifies it, see
+    parked_message_redelivery)."""
+    ParkedMessage.objects.create(
+        id=message_id,
+        conversation_id=conversation_id,
+        content=content,
+        timestamp=event_at,
+        author=author,
+        handoff=handoff,
+    )
     logger.info("message parked", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
 
 
-def parked_message_redelivery(parked: ParkedMessage, *, conversation_id: uuid.UUID, content: str) -> None:
-    """A NEW_MESSAGE whose id is parked: fine when it is the same message still within ORPHAN_TTL (a redelivery;
+def parked_message_redelivery(
+    parked: ParkedMessage, *, conversation_id: uuid.UUID, content: str, author: str = Message.Author.USER
+) -> None:
+    """A message whose id is parked: fine when it is the same message still within ORPHAN_TTL (a redelivery;
     the message keeps waiting or was attached). Raises message_id_conflict for other data, buffer_expired when
     the TTL has passed, whether or not a sweep has marked it EXPIRED yet."""
-    if parked.conversation_id != conversation_id or parked.content != content:
+    if (parked.conversation_id, parked.content, parked.author) != (conversation_id, content, author):
         raise ApplicationError(
             "message_id_conflict",
             f"Message id {parked.id} is already used in another conversation or with other content.",
@@ -113,34 +135,51 @@ def parked_messages_purge() -> int:
 
 
 def _attach(rows: list[ParkedMessage]) -> list[Message]:
-    """Copy locked PARKED rows into Message as pending INBOUND messages and mark them ATTACHED.
+    """Copy locked PARKED rows into Message and mark them ATTACHED: a user's as INBOUND, an agent's as OUTBOUND.
 
     Runs inside the caller's transaction. Like a NEW_MESSAGE, it locks the conversations, so a reply batch running
     now either sees these messages or runs after them, and brings their reply_due_at forward for these messages.
+    The rows are decided in arrival order against each conversation's pause, as they would have been live.
     """
     if not rows:
         return []
-    conversation_ids = list({row.conversation_id for row in rows})
-    queries.conversations_lock(conversation_ids)
-    messages = Message.objects.bulk_create(
-        [
+    paused_until = queries.conversations_lock(list({row.conversation_id for row in rows}))
+    paused_before = dict(paused_until)
+    pause = timedelta(seconds=settings.BOT_PAUSE_SECONDS)
+    began: dict[uuid.UUID, str] = {}
+    messages = []
+    for row in sorted(rows, key=lambda row: (row.received_at, row.id)):
+        until = paused_until[row.conversation_id]
+        paused = until is not None and row.received_at < until
+        agent = row.author == Message.Author.AGENT
+        handoff = row.handoff and not paused
+        if agent or handoff:
+            paused_until[row.conversation_id] = max(filter(None, [until, row.received_at + pause]))
+            if not paused:
+                began[row.conversation_id] = TakeoverSource.AGENT_MESSAGE if agent else TakeoverSource.HANDOFF
+        messages.append(
             Message(
                 id=row.id,
                 conversation_id=row.conversation_id,
-                type=Message.Type.INBOUND,
+                type=Message.Type.OUTBOUND if agent else Message.Type.INBOUND,
+                author=row.author,
                 content=row.content,
                 timestamp=row.timestamp,
                 received_at=row.received_at,
-                pending=True,
+                pending=not agent,
+                handoff=handoff,
             )
-            for row in rows
-        ],
-        ignore_conflicts=True,
-    )
+        )
+    messages = Message.objects.bulk_create(messages, ignore_conflicts=True)
+    conversation_ids = list(paused_until)
+    if pausing := {cid: until for cid, until in paused_until.items() if until != paused_before[cid]}:
+        queries.conversations_pause_extend(pausing)
+    queries.messages_take_over(conversation_ids)
     queries.conversations_due_from_pending(conversation_ids, group_rules())
     ParkedMessage.objects.filter(id__in=[row.id for row in rows]).update(
         state=ParkedMessage.State.ATTACHED, resolved_at=ClockTimestamp()
     )
+    transaction.on_commit(lambda: [metrics.TAKEOVERS.labels(source).inc() for source in began.values()])
     for row in rows:
         logger.info(
             "parked message attached", extra={"conversation_id": str(row.conversation_id), "message_id": str(row.id)}

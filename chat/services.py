@@ -1,12 +1,12 @@
-"""Writes of the chat app: the three webhook events. Every business rule of the webhook lives here or in
-chat.parking; views only validate shape.
+"""Writes of the chat app: the webhook's conversation and message events. Every business rule of the webhook lives
+here, in chat.parking or in chat.takeover; views only validate shape.
 
 Locking, in one place so the reasoning can be checked:
 - A NEW_MESSAGE holds FOR NO KEY UPDATE on its conversation until it commits (it may move the conversation's
   reply_due_at). Messages of one conversation take turns; messages of different conversations never wait for
   each other. A reply batch (the same lock, SKIP LOCKED) passes over in-flight messages and takes their
   conversation later, and a message that arrives while a batch holds its conversation is stamped after the
-  batch commits. So a group's boundary is exact.
+  batch commits. So a group's boundary is exact. An AGENT_MESSAGE takes the same lock (chat.takeover).
 - CLOSE_CONVERSATION updates the row, which waits for those locks: a message either commits before the close
   (accepted, answered, and listed in the close's response) or sees the conversation CLOSED (400).
 """
@@ -17,13 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from chat import queries
+from chat.handoff import handoff_keyword
 from chat.models import Conversation, Message, ParkedMessage, message_order_key
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
 from chat.reply_timing import group_rules
 from chat.selectors import ConversationDetail, conversation_detail
+from chat.takeover import TakeoverSource, bot_pause
+from core import metrics
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -46,14 +50,19 @@ class MessageReceipt:
     outcome: str
 
 
-def conversation_create(*, conversation_id: uuid.UUID, event_at: datetime) -> ConversationDetail:
-    """Create an OPEN conversation and attach the messages parked for it within ORPHAN_TTL; returns it with
-    those messages, its only ones.
+def conversation_create(
+    *, conversation_id: uuid.UUID, event_at: datetime, reply_rules: dict[str, float | int] | None = None
+) -> ConversationDetail:
+    """Create an OPEN conversation, with its own reply rules if given (window_seconds, max_wait_seconds,
+    max_messages), and attach the messages parked for it within ORPHAN_TTL; returns it with those messages, its
+    only ones.
 
     Raises ApplicationError(conversation_exists) when the id is taken, also under concurrent duplicates:
     the primary key decides, so exactly one of N parallel requests succeeds.
     """
-    conversation = queries.conversation_insert(conversation_id=conversation_id, event_at=event_at)
+    conversation = queries.conversation_insert(
+        conversation_id=conversation_id, event_at=event_at, reply_rules=reply_rules
+    )
     if conversation is None:
         raise ApplicationError("conversation_exists", f"Conversation {conversation_id} already exists.")
     # The attach rule compares arrival with created_at, so adopting after the commit is exact; a crash here
@@ -82,23 +91,80 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
 def message_receive(
     *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
 ) -> MessageReceipt:
-    """Store an INBOUND message as pending, or park it when its conversation does not exist yet.
+    """Store an INBOUND message, or park it when its conversation does not exist yet.
 
     One statement stores a message (chat.queries.message_insert_if_open: the conversation is OPEN and the id is
-    new). When it stores nothing, _message_not_stored says why: an exact redelivery (same id, conversation and
-    content) is a DUPLICATE with no effect; otherwise ApplicationError for a CLOSED conversation, an id used elsewhere
-    or a parked id whose ORPHAN_TTL has passed; or the conversation is unknown and the message is parked.
+    new): pending, or taken over while a person has the conversation. A message with a handoff word (chat.handoff)
+    makes its group due at once and pauses the bot. When it stores nothing, _message_not_stored says why: an exact
+    redelivery (same id, conversation and content) is a DUPLICATE with no effect; otherwise ApplicationError for a
+    CLOSED conversation, an id used elsewhere or a parked id whose ORPHAN_TTL has passed; or the conversation is
+    unknown and the message is parked.
     """
     rules = group_rules()
+    keyword = handoff_keyword(content)
+
+    def store() -> bool:
+        inserted = queries.message_insert_if_open(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            content=content,
+            event_at=event_at,
+            rules=rules,
+            handoff=keyword is not None,
+            pause_seconds=settings.BOT_PAUSE_SECONDS,
+        )
+        if inserted is not None and inserted.handoff:
+            metrics.HANDOFFS.labels(keyword).inc()
+            metrics.TAKEOVERS.labels(TakeoverSource.HANDOFF).inc()
+            logger.info("handoff asked", extra={"conversation_id": str(conversation_id), "keyword": keyword})
+        return inserted is not None
+
+    receipt = _message_store(
+        store, message_id, conversation_id, content, event_at, author=Message.Author.USER, handoff=keyword is not None
+    )
+    if keyword is not None and receipt.outcome == MessageReceipt.PARKED:
+        metrics.HANDOFFS.labels(keyword).inc()  # its pause begins when it is attached
+    return receipt
+
+
+def agent_message_receive(
+    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+) -> MessageReceipt:
+    """Store what a person wrote to the user (an OUTBOUND by an agent) and pause the bot until BOT_PAUSE_SECONDS
+    after it (chat.takeover), in one transaction: the group waiting now is the person's. Parked, redelivered and
+    refused exactly as a NEW_MESSAGE."""
+
+    def store() -> bool:
+        with transaction.atomic():
+            arrival = queries.agent_message_insert_if_open(
+                message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at
+            )
+            if arrival is None:
+                return False
+            bot_pause(
+                conversation_id=conversation_id,
+                seconds=settings.BOT_PAUSE_SECONDS,
+                since=arrival,
+                extend=True,
+                source=TakeoverSource.AGENT_MESSAGE,
+            )
+        return True
+
+    return _message_store(store, message_id, conversation_id, content, event_at, author=Message.Author.AGENT)
+
+
+def _message_store(
+    store, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime, **kind
+) -> MessageReceipt:
+    """Run `store` (True: stored); when it stores nothing, decide why, and try again while a concurrent change
+    explains it."""
     for _ in range(MESSAGE_ATTEMPTS):
-        if queries.message_insert_if_open(
-            message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at, rules=rules
-        ):
+        if store():
             logger.info(
                 "message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)}
             )
             return MessageReceipt(message_id, conversation_id, MessageReceipt.STORED)
-        receipt = _message_not_stored(message_id, conversation_id, content, event_at)
+        receipt = _message_not_stored(message_id, conversation_id, content, event_at, **kind)
         if receipt is not None:
             return receipt
     raise ApplicationError(
@@ -107,7 +173,13 @@ def message_receive(
 
 
 def _message_not_stored(
-    message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    content: str,
+    event_at: datetime,
+    *,
+    author: str,
+    handoff: bool = False,
 ) -> MessageReceipt | None:
     """Why the insert stored nothing, decided with the conversation locked FOR SHARE. None when nothing explains it any
     more (the conversation was created after the insert looked, or a duplicate was parked meanwhile): the
@@ -116,10 +188,10 @@ def _message_not_stored(
     with transaction.atomic():
         status = queries.conversation_status_for_share(conversation_id)
         stored = Message.objects.filter(id=message_id).first()
-        if stored is not None and (stored.conversation_id, stored.content, stored.type) == (
+        if stored is not None and (stored.conversation_id, stored.content, stored.author) == (
             conversation_id,
             content,
-            Message.Type.INBOUND,
+            author,
         ):
             return duplicate
         if status == Conversation.Status.CLOSED:
@@ -131,14 +203,19 @@ def _message_not_stored(
             )
         parked = ParkedMessage.objects.filter(id=message_id).exclude(state=ParkedMessage.State.ATTACHED).first()
         if parked is not None:
-            parked_message_redelivery(parked, conversation_id=conversation_id, content=content)
+            parked_message_redelivery(parked, conversation_id=conversation_id, content=content, author=author)
             return duplicate
         if status is not None:
             return None
         try:
             with transaction.atomic():
                 parked_message_park(
-                    message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at
+                    message_id=message_id,
+                    conversation_id=conversation_id,
+                    content=content,
+                    event_at=event_at,
+                    author=author,
+                    handoff=handoff,
                 )
         except IntegrityError:
             return None

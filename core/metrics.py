@@ -35,6 +35,17 @@ REPLY_MESSAGES = Histogram(
     "INBOUND messages answered by one reply.",
     buckets=(1, 2, 3, 5, 10, 20, 50, 100),
 )
+TAKEOVERS = Counter(
+    "realmate_takeovers",
+    "Times a person took a conversation over (the bot paused when it was not), by what began it: agent_message, "
+    "pause_bot or handoff.",
+    ["source"],
+)
+HANDOFFS = Counter(
+    "realmate_handoffs",
+    "NEW_MESSAGEs that asked for a person, by the HANDOFF_KEYWORDS entry they matched.",
+    ["keyword"],
+)
 REPLIES = Counter("realmate_replies", "Replies written, by why they were sent.", ["send_reason"])
 SWEEP_SECONDS = Histogram(
     "realmate_sweep_seconds",

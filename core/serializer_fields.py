@@ -58,3 +58,25 @@ class StrictDateTimeField(UTCDateTimeField):
             return super().enforce_timezone(value)
         except (OverflowError, ValueError):
             self.fail("invalid", format="ISO-8601")
+
+
+class StrictFloatField(serializers.FloatField):
+    """A JSON number only (an integer or a fraction); DRF's field would also take a string or a boolean."""
+
+    default_error_messages = {"not_a_number": "Must be a number."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("not_a_number")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer only (2.0 is refused too); DRF's field would also take a string, a boolean or 2.0."""
+
+    default_error_messages = {"not_an_integer": "Must be an integer."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("not_an_integer")
+        return super().to_internal_value(data)

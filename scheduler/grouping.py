@@ -18,18 +18,22 @@ class Arrival(Protocol):
     id: uuid.UUID
     timestamp: datetime
     received_at: datetime
+    # It asked for a person (HANDOFF_KEYWORDS): its group ends with it and is answered at once.
+    handoff: bool
 
 
 def message_groups_split(messages: list[Arrival], rules: GroupRules) -> list[tuple[list[Arrival], str | None]]:
-    """Split messages (in arrival order) into groups, each with why it ended: a gap of more than the window
-    (quiet), a group full at max_messages, or a message arriving more than max_wait after the group's first. The
-    last group is still open: its reason is None."""
+    """Split messages (in arrival order) into groups, each with why it ended: a handoff message, a gap of more than
+    the window (quiet), a group full at max_messages, or a message arriving more than max_wait after the group's
+    first. The last group is still open: its reason is None."""
     groups: list[list[Arrival]] = []
     ended: list[str] = []
     for message in messages:
         if groups:
             group = groups[-1]
-            if message.received_at - group[-1].received_at > rules.window:
+            if group[-1].handoff:
+                ended.append(Message.SendReason.HANDOFF)
+            elif message.received_at - group[-1].received_at > rules.window:
                 ended.append(Message.SendReason.QUIET)
             elif len(group) >= rules.max_messages:
                 ended.append(Message.SendReason.MAX_MESSAGES)
@@ -43,8 +47,10 @@ def message_groups_split(messages: list[Arrival], rules: GroupRules) -> list[tup
 
 
 def open_group_reason(group: list[Arrival], now: datetime, closed: bool, rules: GroupRules) -> str | None:
-    """Why the newest group is answered now, or None when it must wait: full, quiet for the window, its first
-    message waited max_wait, or its conversation closed."""
+    """Why the newest group is answered now, or None when it must wait: it asked for a person, full, quiet for the
+    window, its first message waited max_wait, or its conversation closed."""
+    if group[-1].handoff:
+        return Message.SendReason.HANDOFF
     if len(group) >= rules.max_messages:
         return Message.SendReason.MAX_MESSAGES
     if now - group[-1].received_at >= rules.window:

@@ -9,7 +9,7 @@ waiting. The rows say when to look; which groups are due is decided in Python (s
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.db import connection
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # Named so the benchmarks can print its plan. The conversations whose moment has come, longest due first, locked
 # without waiting for those a webhook or another batch holds; the database clock read after the lock.
 CLAIM_SQL = """
-SELECT c.id, c.status, clock_timestamp()
+SELECT c.id, c.status, c.reply_window_seconds, c.reply_max_wait_seconds, c.reply_max_messages, clock_timestamp()
 FROM chat_conversation c
 WHERE c.reply_due_at <= statement_timestamp()
 ORDER BY c.reply_due_at
@@ -30,14 +30,27 @@ FOR NO KEY UPDATE SKIP LOCKED
 """
 
 
-def conversations_claim(*, limit: int) -> tuple[dict[uuid.UUID, str], datetime | None]:
-    """Lock up to `limit` due conversations FOR NO KEY UPDATE SKIP LOCKED; their statuses, and the database clock
-    read after the lock (None when none was due). A NEW_MESSAGE holds its conversation until it commits, so every
-    message of a claimed conversation has committed, and one arriving now waits for this transaction."""
+class Claimed(NamedTuple):
+    """A claimed conversation: its status and its own reply rules (None: the service's)."""
+
+    status: str
+    window_seconds: float | None
+    max_wait_seconds: float | None
+    max_messages: int | None
+
+
+CLAIMED_FIELDS = ("status", "reply_window_seconds", "reply_max_wait_seconds", "reply_max_messages")
+
+
+def conversations_claim(*, limit: int) -> tuple[dict[uuid.UUID, Claimed], datetime | None]:
+    """Lock up to `limit` due conversations FOR NO KEY UPDATE SKIP LOCKED; their statuses and rules, and the
+    database clock read after the lock (None when none was due). A NEW_MESSAGE holds its conversation until it
+    commits, so every message of a claimed conversation has committed, and one arriving now waits for this
+    transaction."""
     with connection.cursor() as cursor:
         cursor.execute(CLAIM_SQL, {"limit": limit})
         rows = cursor.fetchall()
-    return {id_: status for id_, status, _ in rows}, (rows[0][2] if rows else None)
+    return {id_: Claimed(*fields) for id_, *fields, _ in rows}, (rows[0][-1] if rows else None)
 
 
 def wake_countdowns(*, horizon: float, step: float) -> list[float]:
@@ -62,13 +75,15 @@ def replies_insert(replies: "list[Reply]") -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending, send_reason)
-            SELECT r.id, r.conversation_id, %s, r.content, r.generated_at, r.generated_at, false, r.send_reason
+            INSERT INTO chat_message
+                (id, conversation_id, type, author, content, timestamp, received_at, pending, send_reason)
+            SELECT r.id, r.conversation_id, %s, %s, r.content, r.generated_at, r.generated_at, false, r.send_reason
             FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[])
                  AS r (id, conversation_id, content, generated_at, send_reason)
             """,
             [
                 Message.Type.OUTBOUND,
+                Message.Author.BOT,
                 [reply.id for reply in replies],
                 [reply.conversation_id for reply in replies],
                 [reply.content for reply in replies],

@@ -114,27 +114,27 @@ def replies_write_batch(
     """
     rules = group_rules()
     started = claimed_at = time.perf_counter()
-    statuses: dict[uuid.UUID, str] = {}
+    claimed: dict[uuid.UUID, queries.Claimed] = {}
     try:
         with transaction.atomic():
-            statuses, now = queries.conversations_claim(limit=limit)
+            claimed, now = queries.conversations_claim(limit=limit)
             claimed_at = time.perf_counter()
-            if len(statuses) == limit and continue_now is not None:
+            if len(claimed) == limit and continue_now is not None:
                 # Enqueued now, not on commit, so another process takes the next batch while this one writes.
                 enqueue_safely(continue_now)
-            written = _groups_answer(statuses, now, rules, wake_delivery) if statuses else Written()
+            written = _groups_answer(claimed, now, rules, wake_delivery) if claimed else Written()
     except DatabaseError as error:
-        if not statuses or not _caused_by_rows(error):
+        if not claimed or not _caused_by_rows(error):
             raise
         logger.warning("reply batch failed: answering its conversations one by one", extra={"error": str(error)})
-        written = _groups_answer_one_by_one(list(statuses), rules, wake_delivery)
+        written = _groups_answer_one_by_one(list(claimed), rules, wake_delivery)
     # The earliest moment set, from now: the job asking for it runs after this batch.
     since_claim = time.perf_counter() - claimed_at
     result = BatchResult(
-        claimed=len(statuses),
+        claimed=len(claimed),
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
-        full=len(statuses) == limit,
+        full=len(claimed) == limit,
         next_due_in=None if written.next_due_in is None else written.next_due_in - since_claim,
         duration=time.perf_counter() - started,
     )
@@ -143,20 +143,24 @@ def replies_write_batch(
 
 
 def _groups_answer(
-    statuses: dict[uuid.UUID, str], now: datetime, rules: GroupRules, wake_delivery: DeliveryWake | None
+    claimed: dict[uuid.UUID, queries.Claimed], now: datetime, defaults: GroupRules, wake_delivery: DeliveryWake | None
 ) -> Written:
-    """Inside the caller's transaction, with the conversations claimed: read their pending messages, decide, write
-    every reply, and give each conversation its next moment."""
-    # Rows, not model instances: a batch reads thousands, and the rule needs four fields of each.
+    """Inside the caller's transaction, with the conversations claimed: read their pending messages, decide (each
+    conversation by its own rules), write every reply, and give each conversation its next moment."""
+    # Rows, not model instances: a batch reads thousands, and the rule needs five fields of each.
     pending = list(
-        Message.objects.filter(conversation_id__in=list(statuses), pending=True)
+        Message.objects.filter(conversation_id__in=list(claimed), pending=True)
         .order_by("conversation_id", "received_at", "id")
-        .values_list("id", "conversation_id", "timestamp", "received_at", named=True)
+        .values_list("id", "conversation_id", "timestamp", "received_at", "handoff", named=True)
     )
     written = Written()
-    due_at: dict[uuid.UUID, datetime | None] = dict.fromkeys(statuses)
+    due_at: dict[uuid.UUID, datetime | None] = dict.fromkeys(claimed)
     for conversation_id, messages in groupby(pending, key=attrgetter("conversation_id")):
-        closed = statuses[conversation_id] == Conversation.Status.CLOSED
+        conversation = claimed[conversation_id]
+        closed = conversation.status == Conversation.Status.CLOSED
+        rules = defaults.overridden(
+            conversation.window_seconds, conversation.max_wait_seconds, conversation.max_messages
+        )
         groups = message_groups_split(list(messages), rules)
         newest, _ = groups.pop()
         reason = open_group_reason(newest, now, closed, rules)
@@ -192,12 +196,13 @@ def _groups_answer_one_by_one(
     for conversation_id in conversation_ids:
         try:
             with transaction.atomic():
-                statuses = dict(
-                    Conversation.objects.select_for_update(no_key=True, skip_locked=True)
+                claimed = {
+                    id_: queries.Claimed(*fields)
+                    for id_, *fields in Conversation.objects.select_for_update(no_key=True, skip_locked=True)
                     .filter(id=conversation_id)
-                    .values_list("id", "status")
-                )
-                part = _groups_answer(statuses, queries.database_now(), rules, wake_delivery)
+                    .values_list("id", *queries.CLAIMED_FIELDS)
+                }
+                part = _groups_answer(claimed, queries.database_now(), rules, wake_delivery)
         except DatabaseError as error:
             if not _caused_by_rows(error):
                 raise

@@ -154,6 +154,12 @@ REPLY_BATCH_SIZE = env.int("REPLY_BATCH_SIZE", default=500)
 # is answered once its first message has waited this long, or as soon as it holds this many messages.
 MAX_GROUP_WAIT_SECONDS = env.float("MAX_GROUP_WAIT_SECONDS", default=60.0)
 MAX_GROUP_MESSAGES = env.int("MAX_GROUP_MESSAGES", default=50)
+# A person takes a conversation over (chat.takeover): an AGENT_MESSAGE pauses the bot's replies until this many
+# seconds after the agent's latest message (PAUSE_BOT without `seconds` pauses this long too).
+BOT_PAUSE_SECONDS = env.float("BOT_PAUSE_SECONDS", default=1800.0)
+# Words or phrases (comma-separated) with which a user asks for a person: the message's group is answered at once
+# and the bot pauses. Matched as whole words, ignoring case and accents (chat.handoff). Empty: none.
+HANDOFF_KEYWORDS = env.list("HANDOFF_KEYWORDS", default=[])
 # Parked messages that were attached or expired are purged after this many days.
 PARKED_RETENTION_DAYS = env.int("PARKED_RETENTION_DAYS", default=7)
 # Conversations whose last activity is older than this many days are erased, with everything about them, by a

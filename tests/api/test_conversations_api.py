@@ -21,15 +21,18 @@ def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, su
     assert body["id"] == str(message.conversation_id)
     assert body["status"] == "OPEN"
     assert {"created_at", "updated_at"} <= body.keys()
+    assert (body["bot_paused_until"], body["reply_rules"]) == (None, None)
     assert body["messages"] == [
         {
             "id": str(message.id),
             "type": "INBOUND",
+            "author": "user",
             "content": "Oi",
             "timestamp": "2025-06-04T14:20:00Z",
             "received_at": body["messages"][0]["received_at"],
             "pending": True,
             "reply_id": None,
+            "handled_by": None,
             "send_reason": None,
             "delivery": None,
         }

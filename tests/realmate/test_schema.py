@@ -5,6 +5,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from api.apis import WEBHOOK_EVENTS
 from api.errors import ERROR_CODES
 
 
@@ -27,15 +28,13 @@ def test_schema_is_openapi_3_with_every_endpoint(schema):
     assert {"/webhook/", "/conversations/", "/conversations/{conversation_id}/", "/healthz/"} <= schema["paths"].keys()
 
 
-def test_webhook_documents_the_three_events_with_examples(schema):
+def test_webhook_documents_every_event_with_examples(schema):
+    events = set(WEBHOOK_EVENTS)
     body = schema["paths"]["/webhook/"]["post"]["requestBody"]["content"]["application/json"]
-    assert {example["value"]["type"] for example in body["examples"].values()} == {
-        "NEW_CONVERSATION",
-        "NEW_MESSAGE",
-        "CLOSE_CONVERSATION",
-    }
+    assert {example["value"]["type"] for example in body["examples"].values()} == events
     event = schema["components"]["schemas"]["WebhookEvent"]
-    assert set(event["discriminator"]["mapping"]) == {"NEW_CONVERSATION", "NEW_MESSAGE", "CLOSE_CONVERSATION"}
+    assert set(event["discriminator"]["mapping"]) == events
+    assert set(schema["components"]["schemas"]["NewConversationData"]["properties"]) == {"id", "reply_rules"}
     assert {"201", "202", "200", "400", "401", "413", "503"} <= schema["paths"]["/webhook/"]["post"]["responses"].keys()
 
 
