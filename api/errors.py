@@ -7,6 +7,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from core.errors import ApplicationError, error_body
 
@@ -48,7 +49,11 @@ def flatten_errors(errors: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(errors, dict):
         flat: dict[str, list[str]] = {}
         for key, value in errors.items():
-            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+            # A nested object that is not one (`"reply_rules": 5`) is an error of the object's own path.
+            nested_non_field = prefix and key == api_settings.NON_FIELD_ERRORS_KEY
+            flat.update(
+                flatten_errors(value, prefix if nested_non_field else f"{prefix}.{key}" if prefix else str(key))
+            )
         return flat
     if isinstance(errors, list) and errors and all(isinstance(item, str) for item in errors):
         return {prefix or "non_field_errors": [str(item) for item in errors]}

@@ -58,6 +58,10 @@ class Conversation(models.Model):
             models.Index(fields=["status", "updated_at", "id"], name="conversation_status_idx"),
             # Its size is the number of conversations with messages waiting, not of conversations.
             models.Index(fields=["reply_due_at"], condition=Q(reply_due_at__isnull=False), name="conversation_due_idx"),
+            # The conversations a person has now: a range at the index's end, however many pauses have ended.
+            models.Index(
+                fields=["bot_paused_until"], condition=Q(bot_paused_until__isnull=False), name="conversation_paused_idx"
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=["OPEN", "CLOSED"]), name="conversation_status_valid"),

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 
 from chat import queries
 from chat.models import CONVERSATION_ORDER, Conversation, Message, ParkedMessage
@@ -92,6 +92,11 @@ def conversation_list(*, status: str | None = None, id_prefix: str | None = None
 def messages_pending_count() -> int:
     """INBOUND messages waiting for their reply (an index-only count: message_pending_idx holds just them)."""
     return Message.objects.filter(pending=True).count()
+
+
+def conversations_paused_count() -> int:
+    """Conversations a person has now (bot_paused_until in the future; conversation_paused_idx)."""
+    return Conversation.objects.filter(bot_paused_until__gt=Now()).count()
 
 
 def parked_messages() -> QuerySet[ParkedMessage]:

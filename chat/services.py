@@ -22,7 +22,7 @@ from django.db import IntegrityError, transaction
 
 from chat import queries
 from chat.handoff import handoff_keyword
-from chat.models import Conversation, Message, ParkedMessage, message_order_key
+from chat.models import Conversation, Message, ParkedMessage
 from chat.parking import parked_message_park, parked_message_redelivery, parked_messages_adopt
 from chat.reply_timing import group_rules
 from chat.selectors import ConversationDetail, conversation_detail
@@ -69,7 +69,10 @@ def conversation_create(
     # leaves the messages PARKED and the next sweep attaches them.
     adopted = parked_messages_adopt(conversation) if conversation.has_parked else []
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
-    return ConversationDetail(conversation, sorted(adopted, key=message_order_key))
+    if adopted:
+        # Read again: attaching may have paused the bot and taken messages over (chat.takeover).
+        return conversation_detail(Conversation.objects.get(id=conversation_id))
+    return ConversationDetail(conversation, [])
 
 
 def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> ConversationDetail:

@@ -20,7 +20,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from chat.selectors import messages_pending_count, parked_messages_count
+from chat.selectors import conversations_paused_count, messages_pending_count, parked_messages_count
 from delivery.selectors import circuit_opened, deliveries_undelivered_count
 from scheduler.selectors import sweep_last
 
@@ -48,6 +48,12 @@ class DatabaseCollector:
             "realmate_messages_parked",
             "Messages waiting for their conversation to be created.",
             parked_messages_count(),
+        )
+        yield GaugeMetricFamily(
+            "realmate_conversations_paused",
+            "Conversations a person has now: the bot answers none of their messages (AGENT_MESSAGE, PAUSE_BOT, a "
+            "handoff word).",
+            conversations_paused_count(),
         )
         deliveries = GaugeMetricFamily("realmate_reply_deliveries", "Reply deliveries not delivered.", labels=["state"])
         for state, count in deliveries_undelivered_count().items():

@@ -26,7 +26,9 @@ class MessageFactory(factory.django.DjangoModelFactory):
     id = factory.LazyFunction(uuid.uuid4)
     conversation = factory.SubFactory(ConversationFactory)
     type = Message.Type.INBOUND
-    author = factory.LazyAttribute(lambda m: Message.Author.USER if m.type == Message.Type.INBOUND else Message.Author.BOT)
+    author = factory.LazyAttribute(
+        lambda m: Message.Author.USER if m.type == Message.Type.INBOUND else Message.Author.BOT
+    )
     content = factory.Sequence(lambda n: f"message {n}")
     timestamp = EXAMPLE_TIME
     pending = True

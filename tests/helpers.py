@@ -32,6 +32,19 @@ def close_conversation(conversation_id) -> dict:
     return event("CLOSE_CONVERSATION", {"id": str(conversation_id)})
 
 
+def agent_message(message_id, conversation_id, content: str = "Oi, sou a Ana; vou te ajudar.") -> dict:
+    return event("AGENT_MESSAGE", {"id": str(message_id), "content": content, "conversation_id": str(conversation_id)})
+
+
+def pause_bot(conversation_id, seconds=None) -> dict:
+    data = {"id": str(conversation_id)} | ({} if seconds is None else {"seconds": seconds})
+    return event("PAUSE_BOT", data)
+
+
+def resume_bot(conversation_id) -> dict:
+    return event("RESUME_BOT", {"id": str(conversation_id)})
+
+
 def age_rows(model: type[Message] | type[ParkedMessage], ids, seconds: float) -> None:
     """Move arrival times back in time, as if the rows had arrived `seconds` earlier; for messages, their
     conversations' reply_due_at too (still a lower bound)."""

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 from http import HTTPStatus
 
 import pytest
@@ -10,8 +11,16 @@ from rest_framework.authtoken.models import Token
 
 from chat.models import Message
 from realmate.metrics_api import ProcessFilesCollector
-from tests.factories import MessageFactory, ParkedMessageFactory
-from tests.helpers import age_rows, metric_samples, new_conversation, new_message, replies_answer_due
+from tests.factories import ConversationFactory, MessageFactory, ParkedMessageFactory
+from tests.helpers import (
+    age_rows,
+    agent_message,
+    metric_samples,
+    new_conversation,
+    new_message,
+    pause_bot,
+    replies_answer_due,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +115,27 @@ def test_the_scrape_adds_up_the_processes_of_every_host(tmp_path):
     }
 
     assert samples["realmate_test_events_total"] == 5
+
+
+def test_takeovers_handoffs_and_conversations_paused_now(api, webhook, settings, django_capture_on_commit_callbacks):
+    settings.HANDOFF_KEYWORDS = ["atendente"]
+    conversations = ConversationFactory.create_batch(3)
+    before = scrape(api)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook.post(agent_message(uuid.uuid4(), conversations[0].id))
+        webhook.post(agent_message(uuid.uuid4(), conversations[0].id))  # already paused: not a takeover
+        webhook.post(pause_bot(conversations[1].id, seconds=60))
+        webhook.post(new_message(uuid.uuid4(), conversations[2].id, "um ATENDENTE"))
+    after = scrape(api)
+
+    def delta(name: str, labels: tuple) -> float:
+        return after.get((name, labels), 0) - before.get((name, labels), 0)
+
+    takeovers = "realmate_takeovers_total"
+    assert delta(takeovers, (("source", "agent_message"),)) == 1
+    assert delta(takeovers, (("source", "pause_bot"),)) == 1
+    assert delta(takeovers, (("source", "handoff"),)) == 1
+    assert delta("realmate_handoffs_total", (("keyword", "atendente"),)) == 1
+    assert after[("realmate_conversations_paused", ())] == 3
+    assert delta("realmate_webhook_requests_total", (("event", "PAUSE_BOT"), ("outcome", "paused"))) == 1
