@@ -1,6 +1,6 @@
 // End-to-end test of the web UI in headless Chromium (Debian's, driven by playwright-core) against a running
 // stack: create a conversation and send two messages from the console, see them pending, see the one OUTBOUND
-// reply after the window, close the conversation and see its status change.
+// reply after the window, write as an agent and resume the bot, close the conversation and see its status change.
 //
 //   BASE_URL=http://127.0.0.1:8000 WINDOW_SECONDS=5 SCREENSHOT=../docs/screenshot-conversation.png node e2e/ui.e2e.mjs
 import { chromium } from 'playwright-core'
@@ -72,6 +72,15 @@ try {
   const inBox = await inbound.first().boundingBox()
   check(box.x > inBox.x, 'the reply is on the right, the user on the left')
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
+
+  await text.fill('Sou a Ana, vou te ajudar.')
+  await console_.getByRole('button', { name: 'AGENT_MESSAGE' }).click()
+  await page.locator('.messages li.bubble-agent', { hasText: 'Sou a Ana' }).waitFor()
+  await page.locator('.takeover').getByText('Uma pessoa está atendendo').waitFor()
+  check(true, "an agent's message looks apart from the bot's, and the conversation says a person has it")
+  await page.getByRole('button', { name: 'Retomar o bot' }).click()
+  await page.locator('.takeover').waitFor({ state: 'detached' })
+  check(true, 'the resume button gives the conversation back to the bot')
 
   await console_.getByRole('button', { name: 'CLOSE_CONVERSATION' }).click()
   await page.locator('.chat-header .badge', { hasText: 'Fechada' }).waitFor()

@@ -121,3 +121,69 @@ it('shows each reply\'s delivery state, with attempts and the last error', async
   expect(tags[1].attributes('title')).toBe('3 tentativas; último erro: HTTP 503: busy')
   wrapper.unmount()
 })
+
+it('shows that a person has the conversation, until when, and resumes the bot on request', async () => {
+  const until = new Date(Date.now() + 600_000).toISOString()
+  const now = new Date().toISOString()
+  const paused = conversation({
+    bot_paused_until: until,
+    messages: [
+      { id: 'm1', type: 'INBOUND', author: 'user', content: 'Oi', received_at: now, pending: false, handled_by: 'agent' },
+      { id: 'a1', type: 'OUTBOUND', author: 'agent', content: 'Sou a Ana', received_at: now, pending: false },
+    ],
+  })
+  let resumed = false
+  const calls = stubFetch({
+    [`/conversations/${ID}/`]: () => ({ body: resumed ? { ...paused, bot_paused_until: null } : paused }),
+    '/webhook/': () => {
+      resumed = true
+      return { status: 200, body: {} }
+    },
+  })
+  const wrapper = mount(ConversationView, { props: { id: ID, canSend: true } })
+  await flush()
+
+  expect(wrapper.find('.takeover').text()).toContain('Uma pessoa está atendendo')
+  expect(wrapper.find('.takeover time').attributes('datetime')).toBe(until)
+  const bubbles = wrapper.findAll('li.bubble')
+  expect(bubbles[1].classes()).toContain('bubble-agent')
+  expect(bubbles[1].text()).toContain('Atendente')
+  expect(bubbles[0].text()).toContain('com o atendente')
+  expect(wrapper.find('.waiting').exists()).toBe(false)
+
+  await wrapper.find('button.resume').trigger('click')
+  await flush()
+  await flush()
+
+  const posted = JSON.parse(calls.find((c) => c.url === '/webhook/').options.body)
+  expect(posted).toMatchObject({ type: 'RESUME_BOT', data: { id: ID } })
+  expect(wrapper.find('.takeover').exists()).toBe(false)
+  wrapper.unmount()
+})
+
+it('offers no resume button to a visitor who may not send events', async () => {
+  const until = new Date(Date.now() + 600_000).toISOString()
+  stubFetch({ [`/conversations/${ID}/`]: { body: conversation({ bot_paused_until: until, messages: [] }) } })
+  const wrapper = mount(ConversationView, { props: { id: ID, canSend: false } })
+  await flush()
+
+  expect(wrapper.find('.takeover').exists()).toBe(true)
+  expect(wrapper.find('button.resume').exists()).toBe(false)
+  wrapper.unmount()
+})
+
+it('counts down with the conversation’s own window', async () => {
+  const now = new Date().toISOString()
+  const ownRules = conversation({
+    reply_rules: { window_seconds: 30, max_wait_seconds: null, max_messages: null },
+    messages: [{ id: 'm1', type: 'INBOUND', content: 'Oi', received_at: now, pending: true, reply_id: null }],
+  })
+  stubFetch({ [`/conversations/${ID}/`]: { body: ownRules } })
+  const wrapper = mount(ConversationView, { props: { id: ID, windowSeconds: 5 } })
+  await flush()
+
+  const seconds = Number(wrapper.find('.waiting').text().match(/~([0-9.]+) s/)[1])
+  expect(seconds).toBeGreaterThan(25)
+  expect(wrapper.find('.rules-tag').text()).toContain('janela 30 s')
+  wrapper.unmount()
+})

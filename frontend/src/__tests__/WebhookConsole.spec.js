@@ -73,3 +73,20 @@ it('has a staff session’s events built and signed by the server, and sends exa
   expect(calls[1].options.headers['X-Hub-Signature-256']).toBe('sha256=abc')
   expect(wrapper.find('.http-status').text()).toBe('HTTP 201')
 })
+
+it('sends an agent’s message with the text, and pauses and resumes the bot', async () => {
+  const calls = stubFetch({ '/webhook/': { status: 200, body: {} } })
+  const wrapper = mount(WebhookConsole, { props: { conversationId: ID } })
+  await wrapper.find('textarea[name=content]').setValue('Sou a Ana')
+
+  for (const type of ['AGENT_MESSAGE', 'PAUSE_BOT', 'RESUME_BOT']) {
+    await wrapper.find(`[data-event=${type}]`).trigger('click')
+    await flush()
+  }
+
+  const [agent, pause, resume] = calls.map((c) => JSON.parse(c.options.body))
+  expect(agent).toMatchObject({ type: 'AGENT_MESSAGE', data: { content: 'Sou a Ana', conversation_id: ID } })
+  expect(agent.data.id).toMatch(/^[0-9a-f-]{36}$/)
+  expect(pause).toMatchObject({ type: 'PAUSE_BOT', data: { id: ID } })
+  expect(resume).toMatchObject({ type: 'RESUME_BOT', data: { id: ID } })
+})
