@@ -128,13 +128,14 @@ def conversation_detail_data(detail: ConversationDetail) -> dict:
 
 def webhook_outcome(event_type: str, response) -> str:
     """A bounded label: a receipt's outcome, the event's own for the conversation events (created, closed, paused,
-    resumed), or the error's stable code."""
+    resumed), `ok` for a success with no event (OPTIONS), or the error's stable code."""
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
     if response.status_code >= HTTPStatus.BAD_REQUEST:
         return data.get("code", "error")
     if "outcome" in data:
         return data["outcome"]
-    return WEBHOOK_EVENTS[event_type].outcome
+    event = WEBHOOK_EVENTS.get(event_type)
+    return event.outcome if event else "ok"  # a success before any event was read (OPTIONS)
 
 
 def conversation_id_parse(value: str) -> uuid.UUID:

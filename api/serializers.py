@@ -234,6 +234,7 @@ class ServiceConfigSerializer(serializers.Serializer):
     sweep_interval_seconds = serializers.FloatField(source="SWEEP_INTERVAL_SECONDS")
     max_group_wait_seconds = serializers.FloatField(source="MAX_GROUP_WAIT_SECONDS")
     max_group_messages = serializers.IntegerField(source="MAX_GROUP_MESSAGES")
+    bot_pause_seconds = serializers.FloatField(source="BOT_PAUSE_SECONDS")
 
 
 class MessageReceiptSerializer(serializers.Serializer):

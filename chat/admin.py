@@ -16,7 +16,7 @@ from core.errors import ApplicationError
 class MessageInline(admin.TabularInline):
     model = Message
     fk_name = "conversation"
-    fields = ["id", "type", "content", "timestamp", "received_at", "pending", "reply"]
+    fields = ["id", "type", "author", "content", "timestamp", "received_at", "pending", "taken_over", "reply"]
     readonly_fields = fields
     ordering = ["timestamp", "received_at", "id"]
     extra = 0
@@ -32,7 +32,7 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "status", "created_at", "updated_at", "closed_at"]
+    list_display = ["id", "status", "created_at", "updated_at", "closed_at", "bot_paused_until"]
     list_filter = ["status"]
     search_fields = ["id"]
     inlines = [MessageInline]
@@ -74,7 +74,7 @@ class ConversationAdmin(ReadOnlyAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
-    list_display = ["id", "conversation", "type", "pending", "timestamp", "received_at"]
+    list_display = ["id", "conversation", "type", "author", "pending", "taken_over", "timestamp", "received_at"]
     list_filter = ["type", "pending"]
     search_fields = ["id", "conversation__id"]
     # A conversation's messages together, in conversation order: message_conversation_order_idx serves it.
@@ -85,7 +85,7 @@ class MessageAdmin(ReadOnlyAdmin):
 class ParkedMessageAdmin(ReadOnlyAdmin):
     """Parked messages are evidence of out-of-order delivery: read-only, the sweep owns their state."""
 
-    list_display = ["id", "conversation_id", "state", "received_at", "resolved_at"]
+    list_display = ["id", "conversation_id", "author", "state", "received_at", "resolved_at"]
     ordering = ["-received_at"]
     list_filter = ["state"]
     search_fields = ["id", "conversation_id"]

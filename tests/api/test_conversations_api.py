@@ -240,4 +240,5 @@ def test_config_reports_the_timing_rules(api, settings):
         "sweep_interval_seconds": settings.SWEEP_INTERVAL_SECONDS,
         "max_group_wait_seconds": settings.MAX_GROUP_WAIT_SECONDS,
         "max_group_messages": settings.MAX_GROUP_MESSAGES,
+        "bot_pause_seconds": settings.BOT_PAUSE_SECONDS,
     }
