@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from api.access import EraseAccess, StaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
-    WEBHOOK_EVENT_TYPES,
+    AgentMessageDataSerializer,
     CloseConversationDataSerializer,
     ConsoleEventSerializer,
     ConversationDetailSerializer,
@@ -34,6 +34,7 @@ from api.serializers import (
     NewConversationDataSerializer,
     NewMessageDataSerializer,
     PauseBotDataSerializer,
+    ResumeBotDataSerializer,
     ServiceConfigSerializer,
     WebhookEnvelopeSerializer,
 )
@@ -69,11 +70,10 @@ WEBHOOK_EVENTS: dict[str, WebhookEvent] = {
     "CLOSE_CONVERSATION": WebhookEvent(
         CloseConversationDataSerializer, services.conversation_close, HTTPStatus.OK, "closed"
     ),
-    "AGENT_MESSAGE": WebhookEvent(NewMessageDataSerializer, services.agent_message_receive, HTTPStatus.ACCEPTED),
+    "AGENT_MESSAGE": WebhookEvent(AgentMessageDataSerializer, services.agent_message_receive, HTTPStatus.ACCEPTED),
     "PAUSE_BOT": WebhookEvent(PauseBotDataSerializer, takeover.conversation_pause, HTTPStatus.OK, "paused"),
-    "RESUME_BOT": WebhookEvent(CloseConversationDataSerializer, takeover.conversation_resume, HTTPStatus.OK, "resumed"),
+    "RESUME_BOT": WebhookEvent(ResumeBotDataSerializer, takeover.conversation_resume, HTTPStatus.OK, "resumed"),
 }
-assert list(WEBHOOK_EVENTS) == WEBHOOK_EVENT_TYPES
 
 
 class WebhookApi(APIView):

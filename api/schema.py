@@ -31,6 +31,8 @@ WEBHOOK_DESCRIPTION = f"""Receives one event from the WhatsApp customer-service 
   out) from now, without a message. `RESUME_BOT` → **200**: the bot answers again from now.
 - `NEW_CONVERSATION` may carry `data.reply_rules` (`window_seconds` 1-60, `max_wait_seconds` 1-3600,
   `max_messages` 1-1000), that conversation's own rules.
+- A NEW_MESSAGE with one of `HANDOFF_KEYWORDS` (whole words, any case and accents) has its group answered at the
+  next sweep (`send_reason` `handoff`), and the bot then pauses as after an agent's message.
 
 With `WEBHOOK_SECRET` set, the header `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` is
 required. Every error body is `{{"code", "detail", "errors"?}}`; the codes are:

@@ -79,6 +79,14 @@ class CloseConversationDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
 
 
+class AgentMessageDataSerializer(NewMessageDataSerializer):
+    """An agent's message has a NEW_MESSAGE's shape."""
+
+
+class ResumeBotDataSerializer(CloseConversationDataSerializer):
+    """RESUME_BOT names its conversation, as CLOSE_CONVERSATION does."""
+
+
 class PauseBotDataSerializer(serializers.Serializer):
     id = StrictUUIDField(source="conversation_id")
     seconds = StrictFloatField(
@@ -114,7 +122,8 @@ class MessageSerializer(serializers.Serializer):
         "null while it waits; null for OUTBOUND."
     )
     send_reason = serializers.SerializerMethodField(
-        help_text="OUTBOUND: why it was sent (quiet, max_wait, max_messages, closed); null for INBOUND."
+        help_text="A reply of the bot: why it was sent (quiet, max_wait, max_messages, closed, handoff); null for "
+        "INBOUND and for agents' messages."
     )
 
     delivery = serializers.SerializerMethodField(
@@ -152,16 +161,15 @@ PAUSED_UNTIL_HELP = (
 REPLY_RULES_HELP = "Its own reply rules from NEW_CONVERSATION (a null one follows GET /api/config/); null if none."
 
 
-@extend_schema_field(UTCDateTimeField(allow_null=True))
-class PausedUntilField(serializers.Field):
+class PausedUntilField(UTCDateTimeField):
     """bot_paused_until while it is in the future, else null: a pause that has ended by time shows as none."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("help_text", PAUSED_UNTIL_HELP)
-        super().__init__(read_only=True, **kwargs)
+        super().__init__(read_only=True, allow_null=True, **kwargs)
 
     def to_representation(self, until):
-        return UTCDateTimeField().to_representation(until) if until > timezone.now() else None
+        return super().to_representation(until) if until > timezone.now() else None
 
 
 @extend_schema_field(ReplyRulesOutSerializer(allow_null=True))
@@ -174,8 +182,14 @@ class ReplyRulesField(serializers.Field):
         super().__init__(read_only=True, **kwargs)
 
     def to_representation(self, conversation):
-        data = ReplyRulesOutSerializer(conversation).data
-        return data if any(value is not None for value in data.values()) else None
+        # A dict, not ReplyRulesOutSerializer(...).data: building a serializer per conversation costs every
+        # webhook answer a tenth of a millisecond (bench/webhook_bench.py).
+        rules = {
+            "window_seconds": conversation.reply_window_seconds,
+            "max_wait_seconds": conversation.reply_max_wait_seconds,
+            "max_messages": conversation.reply_max_messages,
+        }
+        return rules if any(value is not None for value in rules.values()) else None
 
 
 class ConversationSerializer(serializers.Serializer):
@@ -269,19 +283,21 @@ class CloseConversationEventSerializer(serializers.Serializer):
 class AgentMessageEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["AGENT_MESSAGE"])
     timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
-    data = NewMessageDataSerializer()
+    data = AgentMessageDataSerializer()
 
 
 class PauseBotEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["PAUSE_BOT"])
-    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+    timestamp = serializers.DateTimeField(
+        help_text="Event time; naive means UTC. Not stored: the pause counts from now."
+    )
     data = PauseBotDataSerializer()
 
 
 class ResumeBotEventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["RESUME_BOT"])
-    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
-    data = CloseConversationDataSerializer()
+    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Not stored.")
+    data = ResumeBotDataSerializer()
 
 
 class ErrorSerializer(serializers.Serializer):

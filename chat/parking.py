@@ -16,6 +16,7 @@ is taken over, and a handoff word answers its group at once and pauses the bot (
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -134,30 +135,35 @@ def parked_messages_purge() -> int:
     return deleted
 
 
-def _attach(rows: list[ParkedMessage]) -> list[Message]:
-    """Copy locked PARKED rows into Message and mark them ATTACHED: a user's as INBOUND, an agent's as OUTBOUND.
+@dataclass
+class AttachPlan:
+    """What attaching some parked rows does: the messages to insert, the pauses they begin or extend (by
+    conversation), and the takeovers they begin (by what began each)."""
 
-    Runs inside the caller's transaction. Like a NEW_MESSAGE, it locks the conversations, so a reply batch running
-    now either sees these messages or runs after them, and brings their reply_due_at forward for these messages.
-    The rows are decided in arrival order against each conversation's pause, as they would have been live.
-    """
-    if not rows:
-        return []
-    paused_until = queries.conversations_lock(list({row.conversation_id for row in rows}))
-    paused_before = dict(paused_until)
-    pause = timedelta(seconds=settings.BOT_PAUSE_SECONDS)
-    began: dict[uuid.UUID, str] = {}
-    messages = []
+    messages: list[Message] = field(default_factory=list)
+    paused_until: dict[uuid.UUID, datetime] = field(default_factory=dict)
+    began: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+def attach_plan(
+    rows: list[ParkedMessage], conversations: dict[uuid.UUID, tuple[str, datetime | None]], pause: timedelta
+) -> AttachPlan:
+    """Decide parked rows in arrival order as if they had arrived live, against each conversation's (status,
+    bot_paused_until): an agent's message begins or extends a pause; a user's handoff word does too, unless a pause
+    was in force at its arrival; a CLOSED conversation is paused by nothing. A user's message that arrived during a
+    pause is taken over later, by messages_take_over, with the messages that waited."""
+    plan = AttachPlan()
     for row in sorted(rows, key=lambda row: (row.received_at, row.id)):
-        until = paused_until[row.conversation_id]
+        status, until = conversations[row.conversation_id]
+        until = plan.paused_until.get(row.conversation_id, until)
         paused = until is not None and row.received_at < until
         agent = row.author == Message.Author.AGENT
         handoff = row.handoff and not paused
-        if agent or handoff:
-            paused_until[row.conversation_id] = max(filter(None, [until, row.received_at + pause]))
+        if (agent or handoff) and status == Conversation.Status.OPEN:
+            plan.paused_until[row.conversation_id] = max(filter(None, [until, row.received_at + pause]))
             if not paused:
-                began[row.conversation_id] = TakeoverSource.AGENT_MESSAGE if agent else TakeoverSource.HANDOFF
-        messages.append(
+                plan.began[row.conversation_id] = TakeoverSource.AGENT_MESSAGE if agent else TakeoverSource.HANDOFF
+        plan.messages.append(
             Message(
                 id=row.id,
                 conversation_id=row.conversation_id,
@@ -170,16 +176,29 @@ def _attach(rows: list[ParkedMessage]) -> list[Message]:
                 handoff=handoff,
             )
         )
-    messages = Message.objects.bulk_create(messages, ignore_conflicts=True)
-    conversation_ids = list(paused_until)
-    if pausing := {cid: until for cid, until in paused_until.items() if until != paused_before[cid]}:
-        queries.conversations_pause_extend(pausing)
-    queries.messages_take_over(conversation_ids)
-    queries.conversations_due_from_pending(conversation_ids, group_rules())
+    return plan
+
+
+def _attach(rows: list[ParkedMessage]) -> list[Message]:
+    """Copy locked PARKED rows into Message and mark them ATTACHED: a user's as INBOUND, an agent's as OUTBOUND.
+
+    Runs inside the caller's transaction. Like a NEW_MESSAGE, it locks the conversations, so a reply batch running
+    now either sees these messages or runs after them, and brings their reply_due_at forward for these messages.
+    The rows are decided by attach_plan.
+    """
+    if not rows:
+        return []
+    conversations = queries.conversations_lock(list({row.conversation_id for row in rows}))
+    plan = attach_plan(rows, conversations, timedelta(seconds=settings.BOT_PAUSE_SECONDS))
+    messages = Message.objects.bulk_create(plan.messages, ignore_conflicts=True)
+    if plan.paused_until:
+        queries.conversations_pause_extend(plan.paused_until)
+    queries.messages_take_over(list(conversations))
+    queries.conversations_due_from_pending(list(conversations), group_rules())
     ParkedMessage.objects.filter(id__in=[row.id for row in rows]).update(
         state=ParkedMessage.State.ATTACHED, resolved_at=ClockTimestamp()
     )
-    transaction.on_commit(lambda: [metrics.TAKEOVERS.labels(source).inc() for source in began.values()])
+    transaction.on_commit(lambda: [metrics.TAKEOVERS.labels(source).inc() for source in plan.began.values()])
     for row in rows:
         logger.info(
             "parked message attached", extra={"conversation_id": str(row.conversation_id), "message_id": str(row.id)}

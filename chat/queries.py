@@ -18,6 +18,21 @@ from chat.reply_timing import GroupRules
 OPEN, CLOSED = Conversation.Status.OPEN, Conversation.Status.CLOSED
 
 
+# A conversation's own rules over the service's, in SQL (GroupRules.overridden says the same in Python), for a
+# conversation row aliased `c`; the parameters come from rules_params().
+OWN_MAX_MESSAGES = "coalesce(c.reply_max_messages, %(max_messages)s)"
+OWN_FIRST_DUE_AFTER = """make_interval(secs => least(coalesce(c.reply_window_seconds, %(window)s),
+                                                   coalesce(c.reply_max_wait_seconds, %(max_wait)s)))"""
+
+
+def rules_params(rules: GroupRules) -> dict[str, float | int]:
+    return {
+        "window": rules.window.total_seconds(),
+        "max_wait": rules.max_wait.total_seconds(),
+        "max_messages": rules.max_messages,
+    }
+
+
 class InsertedMessage(NamedTuple):
     """How an INBOUND message was stored: it asked for a person and paused the bot, or a person has it."""
 
@@ -57,7 +72,8 @@ def conversation_insert(
 
 
 def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Conversation | None:
-    """Close the conversation if it is OPEN (else None), and make its waiting messages due now. The lock waits for
+    """Close the conversation if it is OPEN (else None), make its waiting messages due now, and end a takeover
+    (nobody answers a closed conversation; what a person had stays theirs). The lock waits for
     every NEW_MESSAGE in flight (they hold it too): a message either commits before the close, and is listed by
     the next statement, or sees the conversation CLOSED. The row is locked in a subquery, so closed_at is read on
     the database clock after the wait: PostgreSQL computes an UPDATE's new row before it waits for a lock on the
@@ -66,7 +82,8 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
         """
         UPDATE chat_conversation c
         SET status = %s, closed_at = locked.at, updated_at = locked.at, closed_event_at = %s,
-            reply_due_at = CASE WHEN c.reply_due_at IS NOT NULL THEN least(c.reply_due_at, locked.at) END
+            reply_due_at = CASE WHEN c.reply_due_at IS NOT NULL THEN least(c.reply_due_at, locked.at) END,
+            bot_paused_until = NULL
         FROM (
             SELECT id, clock_timestamp() AS at
             FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
@@ -116,21 +133,22 @@ def message_insert_if_open(
     commit; the conversation row is written only when its moment moves (about once per group)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             WITH conversation AS (
-                SELECT id, reply_due_at, bot_paused_until,
-                       coalesce(reply_max_messages, %(max_messages)s) AS max_messages,
-                       make_interval(secs => least(coalesce(reply_window_seconds, %(window)s),
-                                                   coalesce(reply_max_wait_seconds, %(max_wait)s))) AS first_due_after
-                FROM chat_conversation WHERE id = %(conversation)s AND status = %(open)s
+                SELECT c.id, c.reply_due_at, c.bot_paused_until, {OWN_MAX_MESSAGES} AS max_messages,
+                       {OWN_FIRST_DUE_AFTER} AS first_due_after
+                FROM chat_conversation c WHERE c.id = %(conversation)s AND c.status = %(open)s
                 FOR NO KEY UPDATE
+            ), arrived AS (
+                -- The clock read in the select list of the locked row, so after any wait for the lock (a volatile
+                -- function keeps this CTE apart: a clock in FROM could be read before the lock is granted).
+                SELECT c.*, clock_timestamp() AS at FROM conversation c
             ), inserted AS (
                 INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending,
                                           taken_over, handoff)
-                SELECT %(id)s, c.id, %(inbound)s, %(content)s, %(event_at)s, arrival, NOT paused, paused,
+                SELECT %(id)s, a.id, %(inbound)s, %(content)s, %(event_at)s, a.at, NOT paused, paused,
                        %(handoff)s AND NOT paused
-                FROM conversation c, clock_timestamp() AS arrival,
-                     LATERAL (SELECT coalesce(c.bot_paused_until > arrival, false) AS paused) pause
+                FROM arrived a, LATERAL (SELECT coalesce(a.bot_paused_until > a.at, false) AS paused) pause
                 WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
                 ON CONFLICT (id) DO NOTHING
                 RETURNING id, received_at, pending, handoff
@@ -149,12 +167,15 @@ def message_insert_if_open(
                         ) waiting
                     ) + 1 >= c.max_messages THEN i.received_at
                 END AS at,
-                CASE WHEN i.handoff THEN i.received_at + make_interval(secs => %(pause_seconds)s) END AS paused_until
+                CASE WHEN i.handoff THEN i.received_at + make_interval(secs => %(pause_seconds)s) END AS paused_until,
+                i.received_at AS paused_from
                 FROM conversation c, inserted i
             ), moved AS (
+                -- A handoff's pause is a takeover begun: a reader sees it, so updated_at moves with it.
                 UPDATE chat_conversation c
                 SET reply_due_at = coalesce(due.at, c.reply_due_at),
-                    bot_paused_until = coalesce(due.paused_until, c.bot_paused_until)
+                    bot_paused_until = coalesce(due.paused_until, c.bot_paused_until),
+                    updated_at = CASE WHEN due.paused_until IS NOT NULL THEN due.paused_from ELSE c.updated_at END
                 FROM due WHERE c.id = due.id AND (due.at IS NOT NULL OR due.paused_until IS NOT NULL)
             )
             SELECT handoff, NOT pending FROM inserted
@@ -167,9 +188,7 @@ def message_insert_if_open(
                 "content": content,
                 "event_at": event_at,
                 "attached": ParkedMessage.State.ATTACHED,
-                "window": rules.window.total_seconds(),
-                "max_wait": rules.max_wait.total_seconds(),
-                "max_messages": rules.max_messages,
+                **rules_params(rules),
                 "handoff": handoff,
                 "pause_seconds": pause_seconds,
             },
@@ -183,7 +202,7 @@ def agent_message_insert_if_open(
 ) -> datetime | None:
     """Insert an agent's OUTBOUND message if its conversation exists and is OPEN and the id is new in both tables;
     its arrival (database clock) when it did, else None. Locks the conversation as a NEW_MESSAGE does, until the
-    transaction ends: the caller pauses the bot in the same transaction (conversation_pause, messages_take_over)."""
+    transaction ends: the caller pauses the bot in the same transaction (conversation_pause_set, messages_take_over)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -212,7 +231,7 @@ def agent_message_insert_if_open(
     return None if row is None else row[0]
 
 
-def conversation_pause(
+def conversation_pause_set(
     *, conversation_id: uuid.UUID, seconds: float, since: datetime | None = None, extend: bool
 ) -> Conversation | None:
     """Pause the bot of an OPEN conversation (else None) until `seconds` after `since` (default: now, on the
@@ -263,7 +282,7 @@ def messages_take_over(conversation_ids: list[uuid.UUID]) -> int:
         return cursor.rowcount
 
 
-def conversation_resume(conversation_id: uuid.UUID) -> Conversation | None:
+def conversation_pause_end(conversation_id: uuid.UUID) -> Conversation | None:
     """End the pause of an OPEN conversation at once (else None); its messages taken over stay with the person.
     updated_at moves only when a pause was in force."""
     rows = Conversation.objects.raw(
@@ -292,15 +311,16 @@ def conversation_status_for_share(conversation_id: uuid.UUID) -> str | None:
     return row[0] if row else None
 
 
-def conversations_lock(conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, datetime | None]:
+def conversations_lock(conversation_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, datetime | None]]:
     """Lock several conversations as a NEW_MESSAGE locks its own (to attach parked messages to them), in id order
-    so two callers never deadlock; returns each one's bot_paused_until."""
+    so two callers never deadlock; returns each one's status and bot_paused_until."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, bot_paused_until FROM chat_conversation WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            "SELECT id, status, bot_paused_until FROM chat_conversation WHERE id = ANY(%s) ORDER BY id"
+            " FOR NO KEY UPDATE",
             [conversation_ids],
         )
-        return dict(cursor.fetchall())
+        return {id_: (status, until) for id_, status, until in cursor.fetchall()}
 
 
 def conversations_pause_extend(paused_until: dict[uuid.UUID, datetime]) -> None:
@@ -325,13 +345,12 @@ def conversations_due_from_pending(conversation_ids: list[uuid.UUID], rules: Gro
     otherwise (attached parked messages). Run with the conversations locked."""
     with connection.cursor() as cursor:
         cursor.execute(
-            """
+            f"""
             UPDATE chat_conversation c SET reply_due_at = least(c.reply_due_at, CASE
                 WHEN c.status = %(closed)s THEN clock_timestamp()
                 WHEN w.handoff IS NOT NULL THEN w.handoff
-                WHEN w.waiting >= coalesce(c.reply_max_messages, %(max_messages)s) THEN w.newest
-                ELSE w.oldest + make_interval(secs => least(coalesce(c.reply_window_seconds, %(window)s),
-                                                            coalesce(c.reply_max_wait_seconds, %(max_wait)s)))
+                WHEN w.waiting >= {OWN_MAX_MESSAGES} THEN w.newest
+                ELSE w.oldest + {OWN_FIRST_DUE_AFTER}
             END)
             FROM (
                 SELECT conversation_id, count(*) AS waiting, min(received_at) AS oldest, max(received_at) AS newest,
@@ -340,13 +359,7 @@ def conversations_due_from_pending(conversation_ids: list[uuid.UUID], rules: Gro
             ) w
             WHERE c.id = w.conversation_id
             """,
-            {
-                "closed": CLOSED,
-                "max_messages": rules.max_messages,
-                "window": rules.window.total_seconds(),
-                "max_wait": rules.max_wait.total_seconds(),
-                "ids": conversation_ids,
-            },
+            {"closed": CLOSED, **rules_params(rules), "ids": conversation_ids},
         )
 
 

@@ -13,6 +13,7 @@ Locking, in one place so the reasoning can be checked:
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -117,8 +118,7 @@ def message_receive(
             pause_seconds=settings.BOT_PAUSE_SECONDS,
         )
         if inserted is not None and inserted.handoff:
-            metrics.HANDOFFS.labels(keyword).inc()
-            metrics.TAKEOVERS.labels(TakeoverSource.HANDOFF).inc()
+            transaction.on_commit(lambda: _handoff_count(keyword, TakeoverSource.HANDOFF))
             logger.info("handoff asked", extra={"conversation_id": str(conversation_id), "keyword": keyword})
         return inserted is not None
 
@@ -126,8 +126,14 @@ def message_receive(
         store, message_id, conversation_id, content, event_at, author=Message.Author.USER, handoff=keyword is not None
     )
     if keyword is not None and receipt.outcome == MessageReceipt.PARKED:
-        metrics.HANDOFFS.labels(keyword).inc()  # its pause begins when it is attached
+        _handoff_count(keyword)  # asked as it arrived; its pause, if any, begins when it is attached
     return receipt
+
+
+def _handoff_count(keyword: str, takeover: str | None = None) -> None:
+    metrics.HANDOFFS.labels(keyword).inc()
+    if takeover is not None:
+        metrics.TAKEOVERS.labels(takeover).inc()
 
 
 def agent_message_receive(
@@ -157,7 +163,14 @@ def agent_message_receive(
 
 
 def _message_store(
-    store, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime, **kind
+    store: Callable[[], bool],
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    content: str,
+    event_at: datetime,
+    *,
+    author: str,
+    handoff: bool = False,
 ) -> MessageReceipt:
     """Run `store` (True: stored); when it stores nothing, decide why, and try again while a concurrent change
     explains it."""
@@ -167,7 +180,7 @@ def _message_store(
                 "message stored", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)}
             )
             return MessageReceipt(message_id, conversation_id, MessageReceipt.STORED)
-        receipt = _message_not_stored(message_id, conversation_id, content, event_at, **kind)
+        receipt = _message_not_stored(message_id, conversation_id, content, event_at, author=author, handoff=handoff)
         if receipt is not None:
             return receipt
     raise ApplicationError(

@@ -47,7 +47,7 @@ def bot_pause(
     """Pause the bot of an OPEN conversation (None when it is not one) and hand its waiting messages to the person,
     in one transaction. Counts a takeover when no pause was in force."""
     with transaction.atomic():
-        conversation = queries.conversation_pause(
+        conversation = queries.conversation_pause_set(
             conversation_id=conversation_id, seconds=seconds, since=since, extend=extend
         )
         if conversation is None:
@@ -69,8 +69,9 @@ def bot_pause(
 
 def conversation_pause(*, conversation_id: uuid.UUID, seconds: float | None, event_at: datetime) -> ConversationDetail:
     """PAUSE_BOT: a person has the conversation for `seconds` from now (BOT_PAUSE_SECONDS when None), without a
-    message; a pause already in force is replaced, so it may also shorten one. Raises ApplicationError when the
-    conversation does not exist or is CLOSED."""
+    message; a pause already in force is replaced, so it may also shorten one. The event's time is not stored (the
+    pause counts on the database clock). Raises ApplicationError when the conversation does not exist or is
+    CLOSED."""
     conversation = bot_pause(
         conversation_id=conversation_id,
         seconds=settings.BOT_PAUSE_SECONDS if seconds is None else seconds,
@@ -84,9 +85,9 @@ def conversation_pause(*, conversation_id: uuid.UUID, seconds: float | None, eve
 
 
 def conversation_resume(*, conversation_id: uuid.UUID, event_at: datetime) -> ConversationDetail:
-    """RESUME_BOT: the bot answers again from now; a conversation not paused is left as it is. Raises
-    ApplicationError when the conversation does not exist or is CLOSED."""
-    conversation = queries.conversation_resume(conversation_id)
+    """RESUME_BOT: the bot answers again from now; a conversation not paused is left as it is. The event's time is
+    not stored. Raises ApplicationError when the conversation does not exist or is CLOSED."""
+    conversation = queries.conversation_pause_end(conversation_id)
     if conversation is None:
         _raise_not_open(conversation_id)
     logger.info("bot resumed", extra={"conversation_id": str(conversation_id)})

@@ -18,18 +18,6 @@ from chat.models import Message
 if TYPE_CHECKING:
     from scheduler.replies import Reply
 
-# Named so the benchmarks can print its plan. The conversations whose moment has come, longest due first, locked
-# without waiting for those a webhook or another batch holds; the database clock read after the lock.
-CLAIM_SQL = """
-SELECT c.id, c.status, c.reply_window_seconds, c.reply_max_wait_seconds, c.reply_max_messages, clock_timestamp()
-FROM chat_conversation c
-WHERE c.reply_due_at <= statement_timestamp()
-ORDER BY c.reply_due_at
-LIMIT %(limit)s
-FOR NO KEY UPDATE SKIP LOCKED
-"""
-
-
 class Claimed(NamedTuple):
     """A claimed conversation: its status and its own reply rules (None: the service's)."""
 
@@ -39,7 +27,19 @@ class Claimed(NamedTuple):
     max_messages: int | None
 
 
+# Claimed's fields, as Conversation's columns.
 CLAIMED_FIELDS = ("status", "reply_window_seconds", "reply_max_wait_seconds", "reply_max_messages")
+
+# Named so the benchmarks can print its plan. The conversations whose moment has come, longest due first, locked
+# without waiting for those a webhook or another batch holds; the database clock read after the lock.
+CLAIM_SQL = f"""
+SELECT c.id, {", ".join(f"c.{column}" for column in CLAIMED_FIELDS)}, clock_timestamp()
+FROM chat_conversation c
+WHERE c.reply_due_at <= statement_timestamp()
+ORDER BY c.reply_due_at
+LIMIT %(limit)s
+FOR NO KEY UPDATE SKIP LOCKED
+"""
 
 
 def conversations_claim(*, limit: int) -> tuple[dict[uuid.UUID, Claimed], datetime | None]:

@@ -10,7 +10,10 @@ import pytest
 from django.db import connection
 
 from chat.models import Conversation, Message, ParkedMessage
-from tests.factories import ConversationFactory, MessageFactory
+from chat.parking import parked_messages_attach
+from chat.reply_timing import group_rules
+from scheduler.replies import _groups_answer_one_by_one
+from tests.factories import ConversationFactory, MessageFactory, ParkedMessageFactory
 from tests.helpers import (
     age_rows,
     agent_message,
@@ -415,3 +418,82 @@ def test_a_conversations_max_wait_answers_a_group_that_keeps_growing(webhook):
 
     [reply] = replies_answer_due()
     assert reply.send_reason == "max_wait"
+
+
+def test_closing_a_conversation_ends_its_pause(webhook):
+    conversation = ConversationFactory()
+    webhook.post(pause_bot(conversation.id, seconds=600))
+
+    closed = webhook.post(close_conversation(conversation.id)).json()
+
+    assert closed["bot_paused_until"] is None
+    conversation.refresh_from_db()
+    assert conversation.bot_paused_until is None
+
+
+def test_a_handoff_pause_moves_updated_at(webhook, settings):
+    settings.HANDOFF_KEYWORDS = ["atendente"]
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+
+    webhook.post(new_message(message_id, conversation.id, "atendente"))
+
+    conversation.refresh_from_db()
+    assert conversation.updated_at == Message.objects.get(id=message_id).received_at
+
+
+def test_a_parked_message_attached_follows_its_conversations_own_window(webhook):
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id))
+
+    webhook.post(
+        {
+            **new_conversation(conversation_id),
+            "data": {"id": str(conversation_id), "reply_rules": {"window_seconds": 10}},
+        }
+    )
+
+    conversation = Conversation.objects.get(id=conversation_id)
+    assert conversation.reply_due_at == Message.objects.get(id=message_id).received_at + timedelta(seconds=10)
+    age_rows(Message, [message_id], 6)
+    assert replies_answer_due() == []
+    age_rows(Message, [message_id], 4.5)
+    assert [reply.conversation_id for reply in replies_answer_due()] == [conversation_id]
+
+
+def test_a_conversation_whose_groups_hold_one_message_answers_each_at_once(webhook):
+    conversation_id = conversation_with_rules(webhook, max_messages=1)
+    message_id = uuid.uuid4()
+
+    webhook.post(new_message(message_id, conversation_id))
+
+    assert Conversation.objects.get(id=conversation_id).reply_due_at == Message.objects.get(id=message_id).received_at
+    [reply] = replies_answer_due()
+    assert reply.send_reason == "max_messages"
+
+
+def test_a_conversation_answered_one_by_one_after_a_failed_batch_keeps_its_own_rules(webhook):
+    conversation_id = conversation_with_rules(webhook, window_seconds=2)
+    message_id = uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id))
+    age_rows(Message, [message_id], 2.5)
+
+    written = _groups_answer_one_by_one([conversation_id], group_rules(), None)
+
+    assert [reply.send_reason for reply in written.replies] == ["quiet"]
+
+
+def test_a_parked_agent_message_attached_to_a_closed_conversation_pauses_nothing():
+    conversation = ConversationFactory()
+    agent = ParkedMessageFactory(conversation_id=conversation.id, author=Message.Author.AGENT)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE chat_conversation SET status = 'CLOSED', closed_at = clock_timestamp() WHERE id = %s",
+            [conversation.id],
+        )
+
+    assert parked_messages_attach() == 1
+
+    assert Message.objects.get(id=agent.id).author == Message.Author.AGENT
+    conversation.refresh_from_db()
+    assert conversation.bot_paused_until is None

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, transaction
 
 from chat.models import Message
-from chat.services import agent_message_receive
+from chat.services import agent_message_receive, message_receive
+from chat.takeover import conversation_pause, conversation_resume
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 from tests.helpers import age_rows, wait_until
@@ -141,3 +142,48 @@ def test_many_agent_messages_racing_several_batches_leave_each_group_answered_on
     replies_per_conversation = Message.objects.filter(author="bot").values_list("conversation_id", flat=True)
     assert len(replies_per_conversation) == len(set(replies_per_conversation)) == outcomes["answered"]
     assert Message.objects.filter(author="agent").count() == sum(outcomes.values()) == len(groups)
+
+
+def message_blocked_behind(holder) -> Message:
+    """A NEW_MESSAGE sent while another session, in a transaction, has run `holder(conversation_id)` and holds the
+    conversation's lock: the message waits, and is stored once the holder commits."""
+    conversation = ConversationFactory()
+    message_id = uuid.uuid4()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            holder(conversation.id)
+            held.set()
+            release.wait(10)
+
+    holder_thread = in_thread(hold)
+    assert held.wait(10)
+    sender = in_thread(
+        lambda: message_receive(
+            message_id=message_id, conversation_id=conversation.id, content="oi", event_at=EXAMPLE_TIME
+        )
+    )
+    wait_until(a_backend_waits_on_a_lock, 10, 0.02, "the message waiting for the holder")
+    release.set()
+    holder_thread.join()
+    sender.join()
+    return Message.objects.get(id=message_id)
+
+
+def test_a_message_that_waited_for_a_pause_to_commit_is_the_persons():
+    message = message_blocked_behind(
+        lambda conversation_id: conversation_pause(conversation_id=conversation_id, seconds=60, event_at=EXAMPLE_TIME)
+    )
+
+    assert (message.pending, message.taken_over) == (False, True)
+
+
+def test_a_message_that_waited_for_a_resume_to_commit_is_the_bots():
+    def paused_then_resumed(conversation_id):
+        conversation_pause(conversation_id=conversation_id, seconds=60, event_at=EXAMPLE_TIME)
+        conversation_resume(conversation_id=conversation_id, event_at=EXAMPLE_TIME)
+
+    message = message_blocked_behind(paused_then_resumed)
+
+    assert (message.pending, message.taken_over) == (True, False)

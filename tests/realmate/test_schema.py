@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from api.apis import WEBHOOK_EVENTS
 from api.errors import ERROR_CODES
+from api.serializers import ConsoleEventSerializer
 
 
 def test_schema_generation_is_valid_and_warning_free(tmp_path):
@@ -26,6 +27,10 @@ def schema(django_db_blocker):
 def test_schema_is_openapi_3_with_every_endpoint(schema):
     assert schema["openapi"].startswith("3.")
     assert {"/webhook/", "/conversations/", "/conversations/{conversation_id}/", "/healthz/"} <= schema["paths"].keys()
+
+
+def test_the_console_offers_exactly_the_webhooks_events():
+    assert ConsoleEventSerializer().fields["type"].choices.keys() == WEBHOOK_EVENTS.keys()
 
 
 def test_webhook_documents_every_event_with_examples(schema):
