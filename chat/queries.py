@@ -33,6 +33,14 @@ def rules_params(rules: GroupRules) -> dict[str, float | int]:
     }
 
 
+# An OPEN conversation (parameters: its id, then OPEN) locked in a subquery, with the database clock read once the
+# lock is granted: PostgreSQL computes an UPDATE's new row before it waits for a lock on the old one.
+LOCKED_OPEN = """(
+            SELECT id, clock_timestamp() AS at
+            FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
+        ) locked"""
+
+
 class InsertedMessage(NamedTuple):
     """How an INBOUND message was stored: it asked for a person and paused the bot, or a person has it."""
 
@@ -79,15 +87,12 @@ def conversation_close(*, conversation_id: uuid.UUID, event_at: datetime) -> Con
     the database clock after the wait: PostgreSQL computes an UPDATE's new row before it waits for a lock on the
     old one."""
     rows = Conversation.objects.raw(
-        """
+        f"""
         UPDATE chat_conversation c
         SET status = %s, closed_at = locked.at, updated_at = locked.at, closed_event_at = %s,
             reply_due_at = CASE WHEN c.reply_due_at IS NOT NULL THEN least(c.reply_due_at, locked.at) END,
             bot_paused_until = NULL
-        FROM (
-            SELECT id, clock_timestamp() AS at
-            FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
-        ) locked
+        FROM {LOCKED_OPEN}
         WHERE c.id = locked.id
         RETURNING c.*
         """,
@@ -286,14 +291,11 @@ def conversation_pause_end(conversation_id: uuid.UUID) -> Conversation | None:
     """End the pause of an OPEN conversation at once (else None); its messages taken over stay with the person.
     updated_at moves only when a pause was in force."""
     rows = Conversation.objects.raw(
-        """
+        f"""
         UPDATE chat_conversation c
         SET bot_paused_until = NULL,
             updated_at = CASE WHEN c.bot_paused_until > locked.at THEN locked.at ELSE c.updated_at END
-        FROM (
-            SELECT id, clock_timestamp() AS at
-            FROM (SELECT id FROM chat_conversation WHERE id = %s AND status = %s FOR NO KEY UPDATE) row_lock
-        ) locked
+        FROM {LOCKED_OPEN}
         WHERE c.id = locked.id
         RETURNING c.*
         """,

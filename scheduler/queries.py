@@ -18,6 +18,7 @@ from chat.models import Message
 if TYPE_CHECKING:
     from scheduler.replies import Reply
 
+
 class Claimed(NamedTuple):
     """A claimed conversation: its status and its own reply rules (None: the service's)."""
 

@@ -93,6 +93,20 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
+def in_thread(function) -> threading.Thread:
+    """Start `function` in a thread that closes its own database connection when it ends."""
+
+    def run():
+        try:
+            function()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
 def run_in_parallel(function, times: int) -> list:
     """Run `function` in `times` threads released together; each thread closes its own database connection.
     Returns the results (in completion order); an exception in any thread is raised here."""

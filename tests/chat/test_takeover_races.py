@@ -13,7 +13,7 @@ from chat.services import agent_message_receive, message_receive
 from chat.takeover import conversation_pause, conversation_resume
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
-from tests.helpers import age_rows, wait_until
+from tests.helpers import age_rows, in_thread, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,18 +37,6 @@ def agent_writes(conversation_id, message_id=None) -> None:
     agent_message_receive(
         message_id=message_id or uuid.uuid4(), conversation_id=conversation_id, content="Ana", event_at=EXAMPLE_TIME
     )
-
-
-def in_thread(function) -> threading.Thread:
-    def run():
-        try:
-            function()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_a_batch_that_locked_first_answers_the_group_and_the_agents_message_comes_after(settings):

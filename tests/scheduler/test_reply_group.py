@@ -11,7 +11,7 @@ from chat.models import Conversation, Message
 from chat.services import conversation_close, message_receive
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
-from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
+from tests.helpers import age_rows, in_thread, replies_answer_due, run_in_parallel, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -170,17 +170,6 @@ def test_message_arriving_during_a_job_waits_and_starts_a_new_group(settings):
                 release.wait(10)
         finally:
             connection.close()
-
-    def in_thread(function) -> threading.Thread:
-        def run():
-            try:
-                function()
-            finally:
-                connection.close()
-
-        thread = threading.Thread(target=run)
-        thread.start()
-        return thread
 
     holder = threading.Thread(target=hold_the_message)
     holder.start()
