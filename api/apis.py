@@ -45,7 +45,7 @@ from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
 from core import metrics
 from core.errors import ApplicationError
-from core.signing import signature_for
+from core.signing import secrets_list, signature_for
 from delivery.selectors import replies_deliveries_load
 
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
@@ -288,5 +288,5 @@ class ConsoleEventApi(APIView):
         event = ConsoleEventSerializer(data=request.data)
         event.is_valid(raise_exception=True)
         body = json.dumps({**event.validated_data, "timestamp": timezone.now().isoformat()})
-        secret = settings.WEBHOOK_SECRET
-        return Response({"body": body, "signature": signature_for(body.encode(), secret) if secret else None})
+        secrets = secrets_list(settings.WEBHOOK_SECRET)
+        return Response({"body": body, "signature": signature_for(body.encode(), secrets[0]) if secrets else None})

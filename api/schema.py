@@ -34,8 +34,10 @@ WEBHOOK_DESCRIPTION = f"""Receives one event from the WhatsApp customer-service 
 - A NEW_MESSAGE with one of `HANDOFF_KEYWORDS` (whole words, any case and accents) has its group answered at the
   next sweep (`send_reason` `handoff`), and the bot then pauses as after an agent's message.
 
-With `WEBHOOK_SECRET` set, the header `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>` is
-required. Every error body is `{{"code", "detail", "errors"?}}`; the codes are:
+With `WEBHOOK_SECRET` set (one or more secrets), a request is signed by one of them, either the Standard Webhooks
+way (`webhook-id`, `webhook-timestamp` within 5 minutes of the server's clock, `webhook-signature: v1,<base64
+HMAC-SHA256 of "id.timestamp.body">`) or with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
+Every error body is `{{"code", "detail", "errors"?}}`; the codes are:
 
 {ERROR_CODES_MARKDOWN}
 """
@@ -139,8 +141,26 @@ WEBHOOK_SCHEMA = {
             "X-Hub-Signature-256",
             location=OpenApiParameter.HEADER,
             required=False,
-            description="sha256=<hex HMAC-SHA256 of the raw body>; required when WEBHOOK_SECRET is set.",
-        )
+            description="sha256=<hex HMAC-SHA256 of the raw body>, when WEBHOOK_SECRET is set and the request is "
+            "not signed the Standard Webhooks way.",
+        ),
+        OpenApiParameter(
+            "webhook-id", location=OpenApiParameter.HEADER, required=False, description="Standard Webhooks: the id."
+        ),
+        OpenApiParameter(
+            "webhook-timestamp",
+            location=OpenApiParameter.HEADER,
+            required=False,
+            description="Standard Webhooks: Unix seconds, within WEBHOOK_TOLERANCE_SECONDS (300) of the server's "
+            "clock.",
+        ),
+        OpenApiParameter(
+            "webhook-signature",
+            location=OpenApiParameter.HEADER,
+            required=False,
+            description='Standard Webhooks: v1,<base64 HMAC-SHA256 of "id.timestamp.body">, several separated by '
+            "spaces.",
+        ),
     ],
     "responses": {
         201: OpenApiResponse(ConversationDetailSerializer, description="NEW_CONVERSATION: created."),

@@ -7,14 +7,17 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.utils import timezone
 from rest_framework.request import Request
 
 from core.errors import ApplicationError
-from core.signing import SIGNATURE_HEADER, signature_verify
+from core.signing import SIGNATURE_HEADER, STANDARD_SIGNATURE_HEADER, secrets_list, signature_verify, standard_verify
 
 
 def webhook_body_read(request: Request) -> Any:
-    """The request's JSON, after the size limit and (when WEBHOOK_SECRET is set) the signature check."""
+    """The request's JSON, after the size limit and (when WEBHOOK_SECRET is set) the signature check: Standard
+    Webhooks when the request carries a webhook-signature (with its timestamp's tolerance), X-Hub-Signature-256
+    otherwise."""
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -28,8 +31,13 @@ def webhook_body_read(request: Request) -> Any:
         raise _too_large(limit) from exc
     if len(body) > limit:
         raise _too_large(limit)
-    if settings.WEBHOOK_SECRET:
-        signature_verify(body, request.headers.get(SIGNATURE_HEADER, ""), settings.WEBHOOK_SECRET)
+    if secrets := secrets_list(settings.WEBHOOK_SECRET):
+        if STANDARD_SIGNATURE_HEADER in request.headers:
+            standard_verify(
+                body, request.headers, secrets, tolerance=settings.WEBHOOK_TOLERANCE_SECONDS, now=timezone.now()
+            )
+        else:
+            signature_verify(body, request.headers.get(SIGNATURE_HEADER, ""), secrets)
     try:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

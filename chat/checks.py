@@ -8,6 +8,8 @@ start (bin/entrypoint.sh), and `manage.py check`.
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from core.signing import secret_problem, secrets_list
+
 
 @register()
 def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
@@ -16,9 +18,18 @@ def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
     return [
         Warning(
             "WEBHOOK_SECRET is not set: webhooks are accepted without a signature.",
-            hint="Set WEBHOOK_SECRET to require X-Hub-Signature-256 on every webhook request.",
+            hint="Set WEBHOOK_SECRET to require a signature (Standard Webhooks or X-Hub-Signature-256) on every "
+            "webhook.",
             id="chat.W001",
         )
+    ]
+
+
+@register()
+def webhook_secret_format_check(app_configs, **kwargs) -> list[Error]:
+    return [
+        Error(f"WEBHOOK_SECRET: {problem}.", hint="Write whsec_ and a base64 key, or a plain secret.", id="chat.E002")
+        for problem in filter(None, map(secret_problem, secrets_list(settings.WEBHOOK_SECRET)))
     ]
 
 

@@ -5,6 +5,8 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from core.signing import secret_problem, secrets_list
+
 
 @register()
 def reply_webhook_check(app_configs, **kwargs) -> list:
@@ -35,8 +37,16 @@ def reply_webhook_check(app_configs, **kwargs) -> list:
         problems.append(
             Warning(
                 "REPLY_WEBHOOK_SECRET is not set: replies are POSTed without a signature.",
-                hint="Set it so the receiver can check X-Hub-Signature-256.",
+                hint="Set it (a whsec_ key) so the receiver can check the Standard Webhooks signature.",
                 id="delivery.W001",
             )
         )
+    problems += [
+        Error(
+            f"REPLY_WEBHOOK_SECRET: {problem}.",
+            hint="Write whsec_ and a base64 key, or a plain secret.",
+            id="delivery.E004",
+        )
+        for problem in filter(None, map(secret_problem, secrets_list(settings.REPLY_WEBHOOK_SECRET)))
+    ]
     return problems

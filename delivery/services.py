@@ -26,12 +26,13 @@ from datetime import datetime, timedelta
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from core import metrics
 from core.clock import ClockTimestamp
 from core.jobs import enqueue_safely
 from core.serializer_fields import UTCDateTimeField
-from core.signing import signature_for
+from core.signing import SIGNATURE_HEADER, secrets_list, signature_for, standard_headers
 from delivery import circuit, client
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
@@ -172,13 +173,16 @@ def reply_body(reply: Claimed) -> bytes:
 
 
 def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int) -> dict[str, str]:
+    """An attempt's headers. Signed the Standard Webhooks way with every secret (webhook-id is the reply's id, the
+    timestamp the attempt's), and with X-Hub-Signature-256 by the newest secret for receivers that check that."""
     headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: str(reply_id),
         "X-Delivery-Attempt": str(attempt),
     }
-    if settings.REPLY_WEBHOOK_SECRET:
-        headers["X-Hub-Signature-256"] = signature_for(body, settings.REPLY_WEBHOOK_SECRET)
+    if secrets := secrets_list(settings.REPLY_WEBHOOK_SECRET):
+        headers.update(standard_headers(str(reply_id), body, secrets, timezone.now()))
+        headers[SIGNATURE_HEADER] = signature_for(body, secrets[0])
     return headers
 
 

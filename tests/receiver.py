@@ -6,11 +6,13 @@ receiver.answers = [(429, {"Retry-After": "1"})]
 receiver.answers = [(500, {}, b"x" * 10**8)]  # a status, headers and a body
 receiver.hold = 5.0                     # keep each request waiting 5 s before answering
 receiver.stop(); receiver.start()       # down and back up, on the same port
+receiver.verifier = check               # a request for which check(request) is false gets 401 "bad signature"
 """
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -43,6 +45,7 @@ class Receiver:
         self.scripts: dict[str, list] = {}
         self.holds: dict[str, float] = {}
         self.received: list[Received] = []
+        self.verifier: Callable[[Received], bool] | None = None
         self.answers_cut_short = 0  # answers the sender hung up on before reading them whole
         self.in_flight = self.most_in_flight = 0
         self.lock = threading.Lock()
@@ -95,6 +98,8 @@ class Receiver:
             self.holds[str(conversation_id)] = hold
 
     def answer_for(self, request: Received) -> tuple:
+        if self.verifier is not None and not self.verifier(request):
+            return (401, {}, b"bad signature"), 0.0
         try:
             conversation_id = request.json["data"]["conversation_id"]
         except (ValueError, KeyError, TypeError):

@@ -172,12 +172,16 @@ MESSAGES_PER_PAGE = env.int("MESSAGES_PER_PAGE", default=1000)
 
 # --- Webhook
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024)
+# One or more secrets separated by spaces, newest first (core.signing): a request signed by any of them is accepted.
 WEBHOOK_SECRET = env("WEBHOOK_SECRET", default="")
+# A request signed the Standard Webhooks way is refused when its webhook-timestamp is further than this from now.
+WEBHOOK_TOLERANCE_SECONDS = env.float("WEBHOOK_TOLERANCE_SECONDS", default=300.0)
 # Django refuses bodies over this size before any view runs; keep it at the webhook's own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES
 
 # --- Reply delivery (delivery.services): off while REPLY_WEBHOOK_URL is empty.
-# Every OUTBOUND is POSTed there once its transaction commits, signed with REPLY_WEBHOOK_SECRET when set.
+# Every reply is POSTed there once its transaction commits, signed with each of REPLY_WEBHOOK_SECRET's secrets
+# (separated by spaces, newest first) when set.
 REPLY_WEBHOOK_URL = env("REPLY_WEBHOOK_URL", default="")
 REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
 # A batch's POSTs, at most this many in flight at once (delivery.client); a conversation's replies go one by one.

@@ -1,16 +1,20 @@
+import base64
 import hashlib
 import hmac
 import io
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
+from standardwebhooks import Webhook
 
 from chat.models import Conversation
-from tests.helpers import new_conversation
+from tests.factories import ConversationFactory
+from tests.helpers import new_conversation, new_message
 
 pytestmark = pytest.mark.django_db
 SECRET = "s3cr3t-for-tests"
@@ -102,3 +106,106 @@ def test_migrate_prints_the_warning_once(settings):
     call_command("migrate", "--check", skip_checks=False, stdout=io.StringIO(), stderr=stderr)
 
     assert stderr.getvalue().count("WEBHOOK_SECRET is not set") == 1
+
+
+# --- Standard Webhooks (standardwebhooks.com), signed here by the reference package itself.
+NEW_KEY, OLD_KEY = (
+    "whsec_" + base64.b64encode(b"new key, 24 bytes long!!").decode(),
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+)
+
+
+def standard(body: bytes, key: str = NEW_KEY, *, message_id: str = "msg_1", at: datetime | None = None) -> dict:
+    at = at or datetime.now(UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": Webhook(key).sign(message_id, at, body),
+    }
+
+
+@pytest.fixture
+def rotating(settings):
+    settings.WEBHOOK_SECRET = f"{NEW_KEY} {OLD_KEY} {SECRET}"
+
+
+@pytest.mark.parametrize("key", [NEW_KEY, OLD_KEY])
+def test_a_standard_webhooks_request_signed_by_any_secret_is_accepted(api, rotating, key):
+    body = json.dumps(new_conversation(uuid.uuid4())).encode()
+
+    response = post(api, body, **standard(body, key))
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_x_hub_signature_keeps_working_with_any_of_several_secrets(api, rotating):
+    body = json.dumps(new_conversation(uuid.uuid4())).encode()
+
+    assert post(api, body, **{"X-Hub-Signature-256": signature(body, SECRET)}).status_code == HTTPStatus.CREATED
+
+
+@pytest.mark.parametrize("seconds", [-301, 301, -3600])
+def test_a_standard_webhooks_timestamp_outside_the_tolerance_is_401_and_changes_nothing(api, rotating, seconds):
+    conversation_id = uuid.uuid4()
+    body = json.dumps(new_conversation(conversation_id)).encode()
+
+    response = post(api, body, **standard(body, at=datetime.now(UTC) + timedelta(seconds=seconds)))
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert response.json()["code"] == "timestamp_out_of_tolerance"
+    assert not Conversation.objects.filter(id=conversation_id).exists()
+
+
+def test_the_tolerance_is_a_setting(api, rotating, settings):
+    settings.WEBHOOK_TOLERANCE_SECONDS = 30
+    body = json.dumps(new_conversation(uuid.uuid4())).encode()
+
+    late = post(api, body, **standard(body, at=datetime.now(UTC) - timedelta(seconds=60)))
+
+    assert late.json()["code"] == "timestamp_out_of_tolerance"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"webhook-signature": "v1,AAAA"},
+        {"webhook-signature": ""},
+        {"webhook-timestamp": ""},
+        {"webhook-timestamp": "12.5"},
+        {"webhook-timestamp": "9" * 30},
+        {"webhook-timestamp": "²"},
+        {"webhook-id": ""},
+        {"webhook-id": "another id"},
+    ],
+    ids=["wrong", "no-signature", "no-timestamp", "fraction", "huge", "unicode-digit", "no-id", "other-id"],
+)
+def test_a_standard_webhooks_request_with_a_header_missing_or_wrong_is_401(api, rotating, change):
+    body = json.dumps(new_conversation(uuid.uuid4())).encode()
+
+    response = post(api, body, **(standard(body) | change))
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert response.json()["code"] == "invalid_signature"
+
+
+def test_a_standard_webhooks_request_is_not_accepted_by_a_signature_over_another_body(api, rotating):
+    body = json.dumps(new_conversation(uuid.uuid4())).encode()
+    other = json.dumps(new_conversation(uuid.uuid4())).encode()
+
+    assert post(api, body, **standard(other)).status_code == HTTPStatus.UNAUTHORIZED
+
+
+def test_a_replay_within_the_tolerance_is_an_ordinary_redelivery(api, rotating):
+    conversation_id, message_id = ConversationFactory().id, uuid.uuid4()
+    body = json.dumps(new_message(message_id, conversation_id)).encode()
+    headers = standard(body, message_id="evt_7")
+
+    first, replay = post(api, body, **headers), post(api, body, **headers)
+
+    assert (first.status_code, replay.status_code, replay.json()["outcome"]) == (202, 200, "duplicate")
+
+
+def test_a_secret_that_is_not_a_key_stops_the_start(settings):
+    settings.WEBHOOK_SECRET = f"{NEW_KEY} whsec_not*base64"
+
+    assert chat_check_ids() == ["chat.E002"]

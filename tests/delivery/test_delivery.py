@@ -17,38 +17,17 @@ from django.db import connection
 from django.utils import timezone
 
 from chat.models import Message
-from delivery import circuit
 from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import ReceiverCircuit, ReplyDelivery
 from delivery.queries import deliveries_claim
 from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due, time_limits
+from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
-from tests.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
-SECRET = "reply-secret"
-
-
-@pytest.fixture
-def receiver():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def delivery_on(settings, receiver, monkeypatch):
-    settings.REPLY_WEBHOOK_URL = receiver.url
-    settings.REPLY_WEBHOOK_SECRET = SECRET
-    settings.REPLY_WEBHOOK_TIMEOUT_SECONDS = 1.0
-    settings.REPLY_DELIVERY_BACKOFF_SECONDS = 1
-    settings.REPLY_DELIVERY_BACKOFF_MAX_SECONDS = 4
-    monkeypatch.setattr(circuit, "CIRCUIT_FAILURES", 3)
-    settings.REPLY_CIRCUIT_PROBE_SECONDS = 1.0
-    return settings
 
 
 class Wakes(list):
