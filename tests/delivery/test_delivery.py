@@ -502,7 +502,11 @@ def test_parallel_batches_post_each_reply_once(delivery_on, receiver, django_cap
 
     claimed = run_in_parallel(lambda: send().claimed, 6)
 
-    assert sorted(claimed) == [0, 0, 3, 3, 3, 3]
+    # Disjoint claims of at most a batch each, together every reply once. Not always four full batches: two claims
+    # that scan the last rows at the same instant split them (SKIP LOCKED passes over the rows the other has just
+    # locked), which CI's parallel load showed once.
+    assert sum(claimed) == 12
+    assert max(claimed) <= 3
     assert sorted(receiver.ids()) == sorted(str(reply.id) for reply in replies)
 
 
