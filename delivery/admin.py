@@ -1,15 +1,34 @@
 from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
-from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
 from delivery.selectors import circuit_opened
 from delivery.services import deliveries_retry
 from delivery.tasks import deliveries_send_enqueue
 
 
+class DeliveryAttemptInline(admin.TabularInline):
+    """The attempt log, newest first, read-only (the batches write it)."""
+
+    model = DeliveryAttempt
+    fields = ["number", "started_at", "duration_ms", "status", "outcome", "error"]
+    readonly_fields = fields
+    ordering = ["-number", "-id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(ReplyDelivery)
 class ReplyDeliveryAdmin(ReadOnlyAdmin):
     """Read-only: the delivery batches own the state; an operator can only start failed deliveries again."""
+
+    inlines = [DeliveryAttemptInline]
 
     list_display = ["message", "state", "attempts", "created_at", "next_attempt_at", "delivered_at", "last_error"]
     list_filter = ["state"]

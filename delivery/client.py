@@ -10,7 +10,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -34,6 +34,10 @@ class ReceiverAnswer:
     error: str = ""
     # Seconds the receiver asked us to wait (Retry-After), when it did.
     retry_after: float | None = None
+    # For the attempt log: the HTTP status (None: no answer), when the POST started (Unix time) and how long it took.
+    status: int | None = None
+    started_at: float = 0.0
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -123,10 +127,12 @@ class Window:
 
 async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:
     """One POST and what its answer means; anything the receiver does is an answer, never an exception."""
+    started_at, started = time.time(), time.monotonic()
     try:
-        return await _post_answer(session, url, post, timeout)
+        answer = await _post_answer(session, url, post, timeout)
     except Exception as exc:  # a malformed answer aiohttp does not wrap: the receiver's trouble, retried
-        return ReceiverAnswer(False, True, _exception_error(exc))
+        answer = ReceiverAnswer(False, True, _exception_error(exc))
+    return replace(answer, started_at=started_at, seconds=time.monotonic() - started)
 
 
 async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:
@@ -140,13 +146,14 @@ async def _post_answer(session: aiohttp.ClientSession, url: str, post: Post, tim
         return ReceiverAnswer(False, True, _exception_error(exc))
     async with response:
         if 200 <= response.status < 300:
-            return ReceiverAnswer(True, False)
+            return ReceiverAnswer(True, False, status=response.status)
         head = await _answer_head(response, deadline)
     error = f"HTTP {response.status}: {head.decode(errors='replace')[:200]}"
     if 300 <= response.status < 400:
         error += f" (to {response.headers.get('Location', '?')}; redirects are not followed)"
     retryable = response.status in RETRYABLE_STATUSES or response.status >= 500
-    return ReceiverAnswer(False, retryable, _printable(error), retry_after_seconds(response.headers.get("Retry-After")))
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    return ReceiverAnswer(False, retryable, _printable(error), retry_after, status=response.status)
 
 
 def _exception_error(exc: BaseException) -> str:

@@ -73,6 +73,42 @@ class ReplyDelivery(models.Model):
         return f"{self.message_id} ({self.state}, {self.attempts} attempts)"
 
 
+class DeliveryAttempt(models.Model):
+    """One POST of a reply, for the attempt log (the API, the admin, the UI). Written by the batch's settle, in its
+    one statement, for every reply it POSTed; deleted with its delivery by the database's ON DELETE CASCADE
+    (0001_initial), so with its conversation."""
+
+    class Outcome(models.TextChoices):
+        DELIVERED = "delivered"
+        RETRY = "retry"  # the receiver's trouble: tried again later
+        FAILED = "failed"  # refused, or given up
+
+    id = models.BigAutoField(primary_key=True)
+    delivery = models.ForeignKey(
+        ReplyDelivery, on_delete=models.CASCADE, related_name="attempt_log", db_constraint=False, db_index=False
+    )
+    # X-Delivery-Attempt of the POST.
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    # From the POST's start to its answer (or its timeout, or the error), in milliseconds.
+    duration_ms = models.FloatField()
+    # The receiver's HTTP status; None when there was no answer (a timeout, a connection error).
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=9, choices=Outcome.choices)
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["delivery", "number"], name="attempt_delivery_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=["delivered", "retry", "failed"]), name="attempt_outcome_valid"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delivery_id} #{self.number} ({self.outcome})"
+
+
 class ReceiverCircuit(models.Model):
     """One row: the circuit breaker in front of REPLY_WEBHOOK_URL, shared by every delivery process
     (delivery.circuit). Closed (`opened_at` empty), batches go out; open, one probe every REPLY_CIRCUIT_PROBE_SECONDS

@@ -48,6 +48,12 @@ ORDER BY c.created_at, c.message_id
 # give_up_at fails instead (`retry_at`, read once per row); a reply the batch did not send gives its attempt back
 # and is due again at once.
 SETTLE_SQL = """
+WITH outcomes AS (
+    SELECT u.*, clock_timestamp() + make_interval(secs => u.wait) AS retry_at
+    FROM unnest(%(ids)s::uuid[], %(outcomes)s::text[], %(errors)s::text[], %(waits)s::float8[], %(numbers)s::int[],
+                %(started)s::timestamptz[], %(durations)s::float8[], %(statuses)s::int[])
+        AS u(message_id, outcome, error, wait, number, started_at, duration_ms, status)
+), settled AS (
 UPDATE delivery_replydelivery d
 SET state = CASE
         WHEN o.outcome = 'delivered' THEN 'delivered'
@@ -67,13 +73,18 @@ SET state = CASE
         WHEN o.outcome = 'retry' AND o.retry_at <= d.give_up_at THEN o.retry_at
     END,
     claim_token = NULL
-FROM (
-    SELECT u.*, clock_timestamp() + make_interval(secs => u.wait) AS retry_at
-    FROM unnest(%(ids)s::uuid[], %(outcomes)s::text[], %(errors)s::text[], %(waits)s::float8[])
-        AS u(message_id, outcome, error, wait)
-) o
+FROM outcomes o
 WHERE d.message_id = o.message_id AND d.state = 'pending' AND (d.claim_token = %(token)s OR o.outcome = 'delivered')
 RETURNING d.message_id, d.state
+), logged AS (
+    -- Only the rows this statement wrote, which it holds locked: an erasure cannot delete one under the insert.
+    INSERT INTO delivery_deliveryattempt (delivery_id, number, started_at, duration_ms, status, outcome, error)
+    SELECT o.message_id, o.number, o.started_at, o.duration_ms, o.status,
+           CASE WHEN s.state = 'failed' THEN 'failed' ELSE o.outcome END, left(o.error, 500)
+    FROM outcomes o JOIN settled s USING (message_id)
+    WHERE o.outcome <> 'unsent'
+)
+SELECT message_id, state FROM settled
 """
 
 
@@ -95,6 +106,11 @@ class Outcome:
     outcome: str
     error: str = ""
     wait: float = 0.0
+    # For the attempt log (a POST was made; None for `unsent`).
+    number: int | None = None
+    started_at: datetime | None = None
+    duration_ms: float | None = None
+    status: int | None = None
 
 
 def deliveries_claim(*, token: uuid.UUID, limit: int, claim_seconds: float) -> list[Claimed]:
@@ -114,6 +130,10 @@ def deliveries_settle(*, token: uuid.UUID, outcomes: list[Outcome]) -> dict[uuid
                 "outcomes": [o.outcome for o in outcomes],
                 "errors": [o.error for o in outcomes],
                 "waits": [o.wait for o in outcomes],
+                "numbers": [o.number for o in outcomes],
+                "started": [o.started_at for o in outcomes],
+                "durations": [o.duration_ms for o in outcomes],
+                "statuses": [o.status for o in outcomes],
                 "gave_up": GAVE_UP,
             },
         )

@@ -3,16 +3,33 @@
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db.models import Count, prefetch_related_objects
+from django.db.models import Count, Prefetch, prefetch_related_objects
 
 from chat.models import Message
-from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
+
+# A reply's attempt log shows its newest attempts only: a reply retried for a day has hundreds.
+ATTEMPT_LOG_SHOWN = 20
+NEWEST_ATTEMPTS = "newest_attempts"
 
 
 def replies_deliveries_load(messages: Iterable[Message]) -> None:
-    """Loads the delivery of each OUTBOUND among `messages` in one query (none when there is no reply), so that
-    `message.delivery` costs nothing after it. INBOUND messages have none and are left alone."""
-    prefetch_related_objects([message for message in messages if message.type == Message.Type.OUTBOUND], "delivery")
+    """Loads the delivery of each OUTBOUND among `messages` and its newest ATTEMPT_LOG_SHOWN attempts, in two
+    queries (none when there is no reply), so that `message.delivery` and `delivery.attempt_log.all()` cost nothing
+    after it. INBOUND messages have none and are left alone."""
+    replies = [message for message in messages if message.type == Message.Type.OUTBOUND]
+    prefetch_related_objects(replies, "delivery")
+    # A sliced prefetch (a window per delivery in SQL) needs its own attribute, and works from the deliveries.
+    deliveries = [reply.delivery for reply in replies if getattr(reply, "delivery", None) is not None]
+    newest = DeliveryAttempt.objects.order_by("-number", "-id")[:ATTEMPT_LOG_SHOWN]
+    prefetch_related_objects(deliveries, Prefetch("attempt_log", newest, to_attr=NEWEST_ATTEMPTS))
+
+
+def delivery_newest_attempts(delivery: ReplyDelivery) -> list[DeliveryAttempt]:
+    """A delivery's newest ATTEMPT_LOG_SHOWN attempts, newest first: loaded by replies_deliveries_load, or read."""
+    if hasattr(delivery, NEWEST_ATTEMPTS):
+        return getattr(delivery, NEWEST_ATTEMPTS)
+    return list(delivery.attempt_log.order_by("-number", "-id")[:ATTEMPT_LOG_SHOWN])
 
 
 def deliveries_undelivered_count() -> dict[str, int]:

@@ -1,9 +1,22 @@
 """How the API shows where a reply stands with the receiver (api.serializers embeds it in each OUTBOUND)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializer_fields import UTCDateTimeField
-from delivery.models import ReplyDelivery
+from delivery.models import DeliveryAttempt, ReplyDelivery
+from delivery.selectors import delivery_newest_attempts
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    """One POST of a reply (a DeliveryAttempt)."""
+
+    number = serializers.IntegerField(help_text="X-Delivery-Attempt of the POST.")
+    started_at = UTCDateTimeField()
+    duration_ms = serializers.FloatField(help_text="From the POST's start to its answer, timeout or error.")
+    status = serializers.IntegerField(allow_null=True, help_text="The receiver's HTTP status; null: no answer.")
+    outcome = serializers.ChoiceField(choices=DeliveryAttempt.Outcome.choices)
+    error = serializers.CharField(help_text="Why it did not deliver; empty when it did.")
 
 
 class DeliverySerializer(serializers.Serializer):
@@ -16,3 +29,8 @@ class DeliverySerializer(serializers.Serializer):
     attempts = serializers.IntegerField(help_text="POSTs started so far.")
     last_error = serializers.CharField(help_text="Why the last attempt did not deliver; empty once delivered.")
     delivered_at = UTCDateTimeField(allow_null=True)
+    log = serializers.SerializerMethodField(help_text="Its newest attempts (20 at most), newest first.")
+
+    @extend_schema_field(DeliveryAttemptSerializer(many=True))
+    def get_log(self, delivery: ReplyDelivery) -> list[dict]:
+        return DeliveryAttemptSerializer(delivery_newest_attempts(delivery), many=True).data

@@ -21,7 +21,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
@@ -220,14 +220,20 @@ def _post(reply: Claimed) -> client.Post:
 def _outcome(reply: Claimed, answer: client.ReceiverAnswer | None, *, probing: bool) -> Outcome:
     if answer is None:
         return Outcome(reply.message_id, "unsent")
+    logged = {
+        "number": reply.attempt,
+        "started_at": datetime.fromtimestamp(answer.started_at, UTC),
+        "duration_ms": round(answer.seconds * 1000, 1),
+        "status": answer.status,
+    }
     if answer.delivered:
-        return Outcome(reply.message_id, "delivered")
+        return Outcome(reply.message_id, "delivered", **logged)
     if not answer.retryable:
-        return Outcome(reply.message_id, "failed", answer.error)
+        return Outcome(reply.message_id, "failed", answer.error, **logged)
     # A failed probe stays due: while the circuit is open, its probes set the pace, not the reply's own backoff (and
     # the next probe takes another reply: queries.CLAIM_SQL).
     wait = 0.0 if probing else retry_wait(reply.attempt, answer.retry_after)
-    return Outcome(reply.message_id, "retry", answer.error, wait)
+    return Outcome(reply.message_id, "retry", answer.error, wait, **logged)
 
 
 def _tally(outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> Counter:

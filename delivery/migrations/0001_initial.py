@@ -46,6 +46,23 @@ class Migration(migrations.Migration):
                 'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ['pending', 'delivered', 'failed'])), name='delivery_state_valid'), models.CheckConstraint(condition=models.Q(models.Q(('state', 'pending'), _negated=True), ('next_attempt_at__isnull', False), _connector='OR'), name='delivery_pending_has_next_attempt'), models.CheckConstraint(condition=models.Q(models.Q(('delivered_at__isnull', False), ('state', 'delivered')), models.Q(models.Q(('state', 'delivered'), _negated=True), ('delivered_at__isnull', True)), _connector='OR'), name='delivery_delivered_at_matches_state')],
             },
         ),
+        migrations.CreateModel(
+            name='DeliveryAttempt',
+            fields=[
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('number', models.PositiveIntegerField()),
+                ('started_at', models.DateTimeField()),
+                ('duration_ms', models.FloatField()),
+                ('status', models.PositiveSmallIntegerField(blank=True, null=True)),
+                ('outcome', models.CharField(choices=[('delivered', 'Delivered'), ('retry', 'Retry'), ('failed', 'Failed')], max_length=9)),
+                ('error', models.CharField(blank=True, default='', max_length=500)),
+                ('delivery', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempt_log', to='delivery.replydelivery')),
+            ],
+            options={
+                'indexes': [models.Index(fields=['delivery', 'number'], name='attempt_delivery_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('outcome__in', ['delivered', 'retry', 'failed'])), name='attempt_outcome_valid')],
+            },
+        ),
         # The circuit's one row, which delivery.circuit reads and updates (closed, no failures).
         migrations.RunSQL(
             "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING",
@@ -57,5 +74,12 @@ class Migration(migrations.Migration):
             "ALTER TABLE delivery_replydelivery ADD CONSTRAINT delivery_replydelivery_message_fk FOREIGN KEY "
             "(message_id) REFERENCES chat_message (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
             "ALTER TABLE delivery_replydelivery DROP CONSTRAINT delivery_replydelivery_message_fk",
+        ),
+        # The attempt log's foreign key, with the action the model names (db_constraint=False there): deleting a
+        # delivery (itself deleted with its message) deletes its attempts.
+        migrations.RunSQL(
+            "ALTER TABLE delivery_deliveryattempt ADD CONSTRAINT delivery_deliveryattempt_delivery_fk FOREIGN KEY "
+            "(delivery_id) REFERENCES delivery_replydelivery (message_id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED",
+            "ALTER TABLE delivery_deliveryattempt DROP CONSTRAINT delivery_deliveryattempt_delivery_fk",
         ),
     ]

@@ -16,11 +16,13 @@ from django.core.management.base import SystemCheckError
 from django.db import connection
 from django.utils import timezone
 
+from chat.erasure import conversations_erase
 from chat.models import Message
 from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
-from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
 from delivery.queries import deliveries_claim
+from delivery.selectors import ATTEMPT_LOG_SHOWN
 from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due, time_limits
 from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
@@ -542,16 +544,24 @@ def test_the_conversation_api_shows_each_reply_delivery_state(
     receiver.answers = [500]
     send()
 
-    with django_assert_num_queries(3):  # conversation, messages, their replies' deliveries
+    with django_assert_num_queries(4):  # conversation, messages, their replies' deliveries, their attempts
         messages = api.get(f"/conversations/{reply.conversation_id}/").json()["messages"]
 
     by_type = {}
     for message in messages:
         by_type.setdefault(message["type"], []).append(message["delivery"])
     assert by_type["INBOUND"] == [None, None, None]
-    assert by_type["OUTBOUND"] == [
-        {"state": "pending", "attempts": 1, "last_error": "HTTP 500: ok", "delivered_at": None}
-    ]
+    [delivery] = by_type["OUTBOUND"]
+    log = delivery.pop("log")
+    assert delivery == {"state": "pending", "attempts": 1, "last_error": "HTTP 500: ok", "delivered_at": None}
+    [attempt] = log
+    assert (attempt["number"], attempt["status"], attempt["outcome"], attempt["error"]) == (
+        1,
+        500,
+        "retry",
+        "HTTP 500: ok",
+    )
+    assert attempt["duration_ms"] >= 0
 
 
 def test_the_admin_retry_action_restarts_a_failed_delivery_and_the_list_shows_an_open_circuit(
@@ -633,3 +643,49 @@ def test_the_documented_example_receiver_accepts_a_signed_reply_and_refuses_a_fo
     [forged] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     assert send().outcomes["failed"] == 1
     assert delivery_of(forged).last_error == "HTTP 401: bad signature"
+
+
+def test_every_attempt_is_logged_and_erased_with_its_conversation(
+    delivery_on, receiver, django_capture_on_commit_callbacks
+):
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    receiver.answers = [503, 400]
+    send()
+    ReplyDelivery.objects.filter(pk=reply.pk).update(next_attempt_at=reply.timestamp)  # the retry is due now
+    send()
+
+    log = list(DeliveryAttempt.objects.filter(delivery=reply.pk).order_by("number"))
+    assert [(a.number, a.status, a.outcome) for a in log] == [(1, 503, "retry"), (2, 400, "failed")]
+    assert all(a.duration_ms >= 0 and a.started_at <= timezone.now() for a in log)
+    assert log[1].error == delivery_of(reply).last_error
+
+    conversations_erase([reply.conversation_id])
+
+    assert not DeliveryAttempt.objects.exists()
+
+
+def test_a_timeout_is_logged_without_a_status(delivery_on, receiver, django_capture_on_commit_callbacks):
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    receiver.hold = 1.5  # past REPLY_WEBHOOK_TIMEOUT_SECONDS (1 s here)
+
+    send()
+
+    [attempt] = DeliveryAttempt.objects.filter(delivery=reply.pk)
+    assert (attempt.status, attempt.outcome, attempt.error) == (None, "retry", "no answer within 1 s")
+    assert attempt.duration_ms >= 1000
+
+
+def test_the_api_shows_a_replys_newest_attempts_only(delivery_on, receiver, api, django_capture_on_commit_callbacks):
+    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(
+            delivery_id=reply.pk, number=n, started_at=reply.timestamp, duration_ms=5, status=503, outcome="retry"
+        )
+        for n in range(1, ATTEMPT_LOG_SHOWN + 6)
+    )
+
+    [delivery] = [
+        m["delivery"] for m in api.get(f"/conversations/{reply.conversation_id}/").json()["messages"] if m["delivery"]
+    ]
+
+    assert [attempt["number"] for attempt in delivery["log"]] == list(range(ATTEMPT_LOG_SHOWN + 5, 5, -1))

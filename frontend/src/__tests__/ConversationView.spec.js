@@ -187,3 +187,29 @@ it('counts down with the conversation’s own window', async () => {
   expect(wrapper.find('.rules-tag').text()).toContain('janela 30 s')
   wrapper.unmount()
 })
+
+it('lists a reply’s delivery attempts', async () => {
+  const now = new Date().toISOString()
+  const delivery = {
+    state: 'delivered',
+    attempts: 2,
+    last_error: '',
+    delivered_at: now,
+    log: [
+      { number: 2, started_at: now, duration_ms: 12.4, status: 200, outcome: 'delivered', error: '' },
+      { number: 1, started_at: now, duration_ms: 1000.2, status: null, outcome: 'retry', error: 'no answer within 1 s' },
+    ],
+  }
+  const body = conversation({
+    messages: [{ id: 'r1', type: 'OUTBOUND', author: 'bot', content: 'x', received_at: now, pending: false, delivery }],
+  })
+  stubFetch({ [`/conversations/${ID}/`]: { body } })
+  const wrapper = mount(ConversationView, { props: { id: ID } })
+  await flush()
+
+  const attempts = wrapper.findAll('.attempt-log li')
+  expect(attempts.map((a) => a.attributes('data-outcome'))).toEqual(['delivered', 'retry'])
+  expect(attempts[1].text()).toContain('sem resposta')
+  expect(attempts[1].text()).toContain('no answer within 1 s')
+  wrapper.unmount()
+})
