@@ -121,7 +121,8 @@ class WebhookApi(APIView):
 
 
 def conversation_detail_data(detail: ConversationDetail) -> dict:
-    """A conversation's detail as the API shows it: its replies with their delivery state, loaded in one query."""
+    """A conversation's detail as the API shows it: its replies with their delivery state and newest attempts,
+    loaded in two queries."""
     replies_deliveries_load(detail.messages)
     return ConversationDetailSerializer(detail).data
 

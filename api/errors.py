@@ -31,7 +31,7 @@ ERROR_CODES: dict[str, str] = {
     "invalid_signature": "401: WEBHOOK_SECRET is set and the signature (webhook-signature with webhook-id and "
     "webhook-timestamp, or X-Hub-Signature-256) is missing or matches no secret.",
     "timestamp_out_of_tolerance": "401: a Standard Webhooks request whose webhook-timestamp is further than "
-    "WEBHOOK_TOLERANCE_SECONDS (5 min) from the server's clock: a replay, or a clock far off.",
+    "WEBHOOK_TOLERANCE_SECONDS (300 by default) from the server's clock: a replay, or a clock far off.",
     "not_authenticated": "401: no valid token or session, for a read while API_AUTH_REQUIRED is on or an erasure.",
     "permission_denied": "403: the request is not allowed (a session that is not staff's, a cross-origin "
     "webhook from a browser).",

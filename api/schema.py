@@ -35,8 +35,9 @@ WEBHOOK_DESCRIPTION = f"""Receives one event from the WhatsApp customer-service 
   next sweep (`send_reason` `handoff`), and the bot then pauses as after an agent's message.
 
 With `WEBHOOK_SECRET` set (one or more secrets), a request is signed by one of them, either the Standard Webhooks
-way (`webhook-id`, `webhook-timestamp` within 5 minutes of the server's clock, `webhook-signature: v1,<base64
-HMAC-SHA256 of "id.timestamp.body">`) or with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
+way (`webhook-id`, `webhook-timestamp` within WEBHOOK_TOLERANCE_SECONDS of the server's clock,
+`webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`) or with
+`X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`.
 Every error body is `{{"code", "detail", "errors"?}}`; the codes are:
 
 {ERROR_CODES_MARKDOWN}

@@ -5,10 +5,12 @@ Django prints check warnings when a command that checks the project runs: the we
 start (bin/entrypoint.sh), and `manage.py check`.
 """
 
+import math
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from core.signing import secret_problem, secrets_list
+from core.signing import secrets_problems
 
 
 @register()
@@ -27,10 +29,20 @@ def webhook_secret_check(app_configs, **kwargs) -> list[Warning]:
 
 @register()
 def webhook_secret_format_check(app_configs, **kwargs) -> list[Error]:
-    return [
+    problems = [
         Error(f"WEBHOOK_SECRET: {problem}.", hint="Write whsec_ and a base64 key, or a plain secret.", id="chat.E002")
-        for problem in filter(None, map(secret_problem, secrets_list(settings.WEBHOOK_SECRET)))
+        for problem in secrets_problems(settings.WEBHOOK_SECRET)
     ]
+    tolerance = settings.WEBHOOK_TOLERANCE_SECONDS
+    if not (math.isfinite(tolerance) and tolerance > 0):
+        problems.append(
+            Error(
+                f"WEBHOOK_TOLERANCE_SECONDS is {tolerance}: it would refuse every Standard Webhooks request or none.",
+                hint="Set a number of seconds above 0 (300 by default).",
+                id="chat.E003",
+            )
+        )
+    return problems
 
 
 @register()

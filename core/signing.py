@@ -8,10 +8,12 @@ Two schemes:
   Signing and the key format are the `standardwebhooks` package's own, the reference implementation receivers use.
 - X-Hub-Signature-256 (GitHub, Meta): `sha256=<hex HMAC-SHA256 of the body>`, with no timestamp.
 
-A setting holds one or more secrets separated by spaces, newest first. A `whsec_<base64>` secret is a Standard
-Webhooks key; any other string is used as its own UTF-8 bytes, so one plain secret can serve both schemes.
+A setting holds one or more secrets separated by spaces (so a secret has none), newest first. For Standard Webhooks a
+`whsec_<base64>` secret is the decoded key and any other string its own UTF-8 bytes; X-Hub-Signature-256 always
+uses the secret's text as it is written, prefix included.
 """
 
+import base64
 import binascii
 import hashlib
 import hmac
@@ -20,7 +22,6 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 
 from standardwebhooks import Webhook
-from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from core.errors import ApplicationError
 
@@ -36,13 +37,23 @@ def secrets_list(setting: str) -> list[str]:
     return setting.split()
 
 
-def secret_problem(secret: str) -> str | None:
-    """Why a secret cannot sign (a `whsec_` key that is not base64, or empty), or None."""
-    try:
-        _standard(secret)
-    except (binascii.Error, ValueError, EmptyWebhookSecretError):
-        return f"{secret[:10]}... is not {STANDARD_KEY_PREFIX} followed by a base64 key"
-    return None
+def secrets_problems(setting: str) -> list[str]:
+    """Why some of a setting's secrets cannot sign: a `whsec_` key that is not base64 (strictly: the package's own
+    decoder skips stray characters) or is empty. Named by position, never by content."""
+    secrets = secrets_list(setting)
+    problems = []
+    for position, secret in enumerate(secrets, start=1):
+        if not secret.startswith(STANDARD_KEY_PREFIX):
+            continue
+        try:
+            key = base64.b64decode(secret.removeprefix(STANDARD_KEY_PREFIX), validate=True)
+        except binascii.Error:
+            key = b""
+        if not key:
+            problems.append(
+                f"secret {position} of {len(secrets)} is not {STANDARD_KEY_PREFIX} followed by a base64 key"
+            )
+    return problems
 
 
 def _standard(secret: str) -> Webhook:

@@ -13,7 +13,7 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     fields = ["number", "started_at", "duration_ms", "status", "outcome", "error"]
     readonly_fields = fields
-    ordering = ["-number", "-id"]
+    ordering = ["-number"]
     extra = 0
     can_delete = False
 

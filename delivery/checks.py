@@ -5,7 +5,7 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from core.signing import secret_problem, secrets_list
+from core.signing import secrets_problems
 
 
 @register()
@@ -47,6 +47,6 @@ def reply_webhook_check(app_configs, **kwargs) -> list:
             hint="Write whsec_ and a base64 key, or a plain secret.",
             id="delivery.E004",
         )
-        for problem in filter(None, map(secret_problem, secrets_list(settings.REPLY_WEBHOOK_SECRET)))
+        for problem in secrets_problems(settings.REPLY_WEBHOOK_SECRET)
     ]
     return problems

@@ -98,11 +98,12 @@ class DeliveryAttempt(models.Model):
     error = models.CharField(max_length=500, blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["delivery", "number"], name="attempt_delivery_idx")]
         constraints = [
+            # One row per POST (each claim numbers its attempt); its index serves a delivery's log, newest first.
+            models.UniqueConstraint(fields=["delivery", "number"], name="attempt_delivery_number_unique"),
             models.CheckConstraint(
                 condition=Q(outcome__in=["delivered", "retry", "failed"]), name="attempt_outcome_valid"
-            )
+            ),
         ]
 
     def __str__(self) -> str:

@@ -83,6 +83,7 @@ RETURNING d.message_id, d.state
            CASE WHEN s.state = 'failed' THEN 'failed' ELSE o.outcome END, left(o.error, 500)
     FROM outcomes o JOIN settled s USING (message_id)
     WHERE o.outcome <> 'unsent'
+    ON CONFLICT (delivery_id, number) DO NOTHING
 )
 SELECT message_id, state FROM settled
 """

@@ -19,17 +19,23 @@ def replies_deliveries_load(messages: Iterable[Message]) -> None:
     after it. INBOUND messages have none and are left alone."""
     replies = [message for message in messages if message.type == Message.Type.OUTBOUND]
     prefetch_related_objects(replies, "delivery")
-    # A sliced prefetch (a window per delivery in SQL) needs its own attribute, and works from the deliveries.
+    # A sliced prefetch needs an attribute of its own, and works from the deliveries. PostgreSQL numbers a
+    # delivery's attempts in a window before it keeps the newest: at most about 300 (a day of retries at the
+    # longest backoff), read through the (delivery, number) unique index.
     deliveries = [reply.delivery for reply in replies if getattr(reply, "delivery", None) is not None]
-    newest = DeliveryAttempt.objects.order_by("-number", "-id")[:ATTEMPT_LOG_SHOWN]
-    prefetch_related_objects(deliveries, Prefetch("attempt_log", newest, to_attr=NEWEST_ATTEMPTS))
+    prefetch_related_objects(deliveries, Prefetch("attempt_log", _newest_attempts(), to_attr=NEWEST_ATTEMPTS))
+
+
+def _newest_attempts():
+    return DeliveryAttempt.objects.order_by("-number")[:ATTEMPT_LOG_SHOWN]
 
 
 def delivery_newest_attempts(delivery: ReplyDelivery) -> list[DeliveryAttempt]:
-    """A delivery's newest ATTEMPT_LOG_SHOWN attempts, newest first: loaded by replies_deliveries_load, or read."""
+    """A delivery's newest ATTEMPT_LOG_SHOWN attempts, newest first, as replies_deliveries_load loaded them (a
+    delivery it did not load is read here, one query)."""
     if hasattr(delivery, NEWEST_ATTEMPTS):
         return getattr(delivery, NEWEST_ATTEMPTS)
-    return list(delivery.attempt_log.order_by("-number", "-id")[:ATTEMPT_LOG_SHOWN])
+    return list(_newest_attempts().filter(delivery=delivery))
 
 
 def deliveries_undelivered_count() -> dict[str, int]:

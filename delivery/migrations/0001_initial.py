@@ -59,8 +59,7 @@ class Migration(migrations.Migration):
                 ('delivery', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='attempt_log', to='delivery.replydelivery')),
             ],
             options={
-                'indexes': [models.Index(fields=['delivery', 'number'], name='attempt_delivery_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('outcome__in', ['delivered', 'retry', 'failed'])), name='attempt_outcome_valid')],
+                'constraints': [models.UniqueConstraint(fields=('delivery', 'number'), name='attempt_delivery_number_unique'), models.CheckConstraint(condition=models.Q(('outcome__in', ['delivered', 'retry', 'failed'])), name='attempt_outcome_valid')],
             },
         ),
         # The circuit's one row, which delivery.circuit reads and updates (closed, no failures).
