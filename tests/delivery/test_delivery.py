@@ -693,7 +693,7 @@ def test_the_api_shows_a_replys_newest_attempts_only(delivery_on, receiver, api,
 
 def test_a_retry_past_give_up_at_is_logged_as_failed(delivery_on, receiver, django_capture_on_commit_callbacks):
     [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    ReplyDelivery.objects.filter(pk=reply.pk).update(give_up_at=timezone.now() + timedelta(milliseconds=100))
+    ReplyDelivery.objects.filter(pk=reply.pk).update(give_up_at=timezone.now() - timedelta(seconds=1))
     receiver.answers = [503]
 
     send()
