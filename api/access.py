@@ -41,6 +41,14 @@ class EraseAccess(TokenOrStaffSession):
         return super().has_permission(request, view) and request.user.has_perm(ERASE_PERMISSION)
 
 
+class ReceiverAccess(TokenOrStaffSession):
+    """Enabling the reply receiver again, whatever API_AUTH_REQUIRED says: a token or a staff session whose user may
+    change the receiver's circuit, as the admin's action asks."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("delivery.change_receivercircuit")
+
+
 class StaffSession(BasePermission):
     """A logged-in staff member's session: the web console, which can act as the webhook's sender."""
 

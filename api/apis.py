@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.access import EraseAccess, StaffSession, is_staff_session
+from api.access import EraseAccess, ReceiverAccess, StaffSession, is_staff_session
 from api.schema import NOT_FOUND, WEBHOOK_SCHEMA
 from api.serializers import (
     AgentMessageDataSerializer,
@@ -47,6 +47,8 @@ from core import metrics
 from core.errors import ApplicationError
 from core.signing import secrets_list, signature_for
 from delivery.selectors import replies_deliveries_load
+from delivery.services import receiver_enable
+from delivery.tasks import deliveries_send_enqueue
 
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
 
@@ -180,6 +182,28 @@ class ConversationDetailApi(APIView):
         if erasure.conversations_erase([conversation_id_parse(conversation_id)]).nothing:
             raise ApplicationError("not_found", "Conversation not found.", status=HTTPStatus.NOT_FOUND)
         return Response(status=HTTPStatus.NO_CONTENT)
+
+
+class ReceiverEnableApi(APIView):
+    """The reply receiver answered 410 Gone and was disabled: an operator enables it again, and the replies that
+    waited go out at once."""
+
+    permission_classes = [ReceiverAccess]
+
+    @extend_schema(
+        summary="Enable the reply receiver after a 410 Gone",
+        request=None,
+        responses={
+            200: inline_serializer(
+                "ReceiverEnabled",
+                {"was_disabled": serializers.BooleanField(help_text="false: it was not disabled, nothing changed.")},
+            ),
+            401: ErrorSerializer,
+            403: ErrorSerializer,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return Response({"was_disabled": receiver_enable(wake=deliveries_send_enqueue)})
 
 
 class ServiceConfigApi(APIView):

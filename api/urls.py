@@ -4,6 +4,7 @@ from api.apis import (
     ConsoleEventApi,
     ConversationDetailApi,
     ConversationListApi,
+    ReceiverEnableApi,
     ServiceConfigApi,
     SessionApi,
     WebhookApi,
@@ -15,6 +16,7 @@ urlpatterns = [
     re_path(r"^api/config/?$", ServiceConfigApi.as_view(), name="service-config"),
     re_path(r"^api/session/?$", SessionApi.as_view(), name="session"),
     re_path(r"^api/console/events/?$", ConsoleEventApi.as_view(), name="console-events"),
+    re_path(r"^api/receiver/enable/?$", ReceiverEnableApi.as_view(), name="receiver-enable"),
     re_path(r"^conversations/?$", ConversationListApi.as_view(), name="conversation-list"),
     re_path(
         r"^conversations/(?P<conversation_id>[^/]+)/?$", ConversationDetailApi.as_view(), name="conversation-detail"

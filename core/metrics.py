@@ -73,3 +73,7 @@ DELIVERY_BATCH_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 CIRCUIT_OPENINGS = Counter("realmate_receiver_circuit_openings", "Times the receiver's circuit breaker opened.")
+RECEIVER_DISABLINGS = Counter(
+    "realmate_receiver_disablings",
+    "Times the receiver answered 410 Gone and was disabled until an operator enables it.",
+)

@@ -2,8 +2,8 @@ from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
-from delivery.selectors import circuit_opened
-from delivery.services import deliveries_retry
+from delivery.selectors import circuit_opened, receiver_disabled
+from delivery.services import deliveries_retry, receiver_enable
 from delivery.tasks import deliveries_send_enqueue
 
 
@@ -37,6 +37,13 @@ class ReplyDeliveryAdmin(ReadOnlyAdmin):
     actions = ["retry_delivery"]
 
     def changelist_view(self, request, extra_context=None):
+        if (disabled := receiver_disabled()) is not None:
+            self.message_user(
+                request,
+                f"The receiver answered 410 Gone at {disabled[0]:%Y-%m-%d %H:%M:%S} UTC ({disabled[1]}): nothing is"
+                ' sent until it is enabled again (Receiver circuits, action "Enable the receiver").',
+                messages.ERROR,
+            )
         if (opened := circuit_opened()) is not None:
             opened_at, last_error = opened
             self.message_user(
@@ -63,4 +70,15 @@ class ReplyDeliveryAdmin(ReadOnlyAdmin):
 class ReceiverCircuitAdmin(ReadOnlyAdmin):
     """The receiver's circuit breaker, read-only: the delivery batches open and close it (delivery.circuit)."""
 
-    list_display = ["__str__", "failures", "opened_at", "probe_at", "last_error"]
+    list_display = ["__str__", "failures", "opened_at", "probe_at", "disabled_at", "last_error"]
+    actions = ["enable_receiver"]
+
+    def has_enable_permission(self, request) -> bool:
+        return request.user.has_perm("delivery.change_receivercircuit")
+
+    @admin.action(description="Enable the receiver (after a 410 Gone)", permissions=["enable"])
+    def enable_receiver(self, request, queryset) -> None:
+        if receiver_enable(wake=deliveries_send_enqueue):
+            self.message_user(request, "The receiver is enabled: the waiting replies go out now.", messages.SUCCESS)
+        else:
+            self.message_user(request, "The receiver was not disabled: nothing changed.", messages.WARNING)

@@ -6,6 +6,10 @@ Closed, batches go out. CIRCUIT_FAILURES receiver failures in a row (timeouts, c
 so an outage costs the receiver a probe every few seconds instead of every waiting reply on its own backoff. The
 first probe that gets any other answer closes it, and the backlog, still due, goes out at full speed. Other 4xx
 answers neither open nor hold it open: they are about one reply, and they show that the receiver is up.
+
+A 410 Gone is the receiver saying it is no longer there (Standard Webhooks' and Svix's meaning): the endpoint is
+disabled, nothing is sent, not even probes, until an operator enables it (receiver_enable); the replies wait,
+pending, and their give_up_at still applies.
 """
 
 import enum
@@ -26,7 +30,11 @@ CIRCUIT_FAILURES = 5
 class Admission(enum.Enum):
     BATCH = "batch"  # closed: send a batch
     PROBE = "probe"  # open, and this caller won the probe: send one reply
-    NONE = "none"  # open, probe not due yet (or another caller has it): send nothing
+    NONE = "none"  # open, probe not due yet (or another caller has it), or disabled: send nothing
+
+
+# The receiver's answer that disables it.
+GONE = 410
 
 
 @dataclass(frozen=True)
@@ -50,18 +58,20 @@ def circuit_pass() -> Pass:
             WITH probe AS (
                 UPDATE delivery_receivercircuit
                 SET probe_at = clock_timestamp() + make_interval(secs => %s)
-                WHERE id = 1 AND opened_at IS NOT NULL AND probe_at <= clock_timestamp()
+                WHERE id = 1 AND opened_at IS NOT NULL AND probe_at <= clock_timestamp() AND disabled_at IS NULL
                 RETURNING 1
             )
-            SELECT opened_at IS NOT NULL, failures, EXISTS (SELECT FROM probe) FROM delivery_receivercircuit
-            WHERE id = 1
+            SELECT opened_at IS NOT NULL, failures, EXISTS (SELECT FROM probe), disabled_at IS NOT NULL
+            FROM delivery_receivercircuit WHERE id = 1
             """,
             [settings.REPLY_CIRCUIT_PROBE_SECONDS],
         )
         row = cursor.fetchone()
     if row is None:  # never written: closed
         return Pass(Admission.BATCH, 0)
-    is_open, failures, probing = row
+    is_open, failures, probing, disabled = row
+    if disabled:
+        return Pass(Admission.NONE, failures)
     if not is_open:
         return Pass(Admission.BATCH, failures)
     return Pass(Admission.PROBE if probing else Admission.NONE, failures)
@@ -105,6 +115,34 @@ def circuit_record(*, answered: bool, failures_since: int, error: str) -> None:
         logger.info("receiver circuit closed: the receiver answers again")
 
 
+def receiver_disable(error: str) -> None:
+    """The receiver answered 410 Gone: stop sending until an operator enables it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE delivery_receivercircuit SET disabled_at = coalesce(disabled_at, clock_timestamp()), "
+            "last_error = %s WHERE id = 1",
+            [error[:500]],
+        )
+    metrics.RECEIVER_DISABLINGS.inc()
+    logger.warning(
+        "receiver disabled: it answered 410 Gone; deliveries wait until it is enabled", extra={"error": error}
+    )
+
+
+def receiver_enable() -> bool:
+    """An operator's enable: the receiver gets the waiting replies again, its circuit closed. True when it was
+    disabled."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE delivery_receivercircuit SET disabled_at = NULL, opened_at = NULL, probe_at = NULL, failures = 0 "
+            "WHERE id = 1 AND disabled_at IS NOT NULL"
+        )
+        enabled = cursor.rowcount > 0
+    if enabled:
+        logger.info("receiver enabled: deliveries go out again")
+    return enabled
+
+
 class FailureRun:
     """Receiver failures in a row, counted as a batch's answers arrive: the batch starts no more POSTs once the run,
     with the one it started from, reaches CIRCUIT_FAILURES (its caller then opens the circuit)."""
@@ -115,8 +153,13 @@ class FailureRun:
         self.since = 0
         self.answered = False
         self.last_error = ""
+        # The error of a 410 Gone, which disables the receiver (None: there was none).
+        self.gone: str | None = None
 
     def keep_sending(self, answer) -> bool:
+        if answer.status == GONE:
+            self.gone = answer.error
+            return False
         if answer.retryable:
             self.run += 1
             self.since += 1

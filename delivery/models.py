@@ -122,9 +122,11 @@ class ReceiverCircuit(models.Model):
     # While open: when the next probe may start.
     probe_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True, default="")
+    # When the receiver answered 410 Gone: nothing is sent until an operator enables it again (delivery.circuit).
+    disabled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="receiver_circuit_single_row")]
 
     def __str__(self) -> str:
-        return "open" if self.opened_at else "closed"
+        return "disabled" if self.disabled_at else "open" if self.opened_at else "closed"

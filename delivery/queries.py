@@ -158,14 +158,16 @@ def deliveries_expire() -> int:
 
 
 def deliveries_due() -> bool:
-    """Is a delivery due that a batch may send now: the receiver's circuit closed, or its next probe due?"""
+    """Is a delivery due that a batch may send now: the receiver not disabled, and its circuit closed or its next
+    probe due?"""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT EXISTS (
                 SELECT FROM delivery_replydelivery WHERE state = 'pending' AND next_attempt_at <= statement_timestamp()
             ) AND NOT EXISTS (
-                SELECT FROM delivery_receivercircuit WHERE id = 1 AND probe_at > statement_timestamp()
+                SELECT FROM delivery_receivercircuit
+                WHERE id = 1 AND (probe_at > statement_timestamp() OR disabled_at IS NOT NULL)
             )
             """
         )

@@ -51,6 +51,11 @@ def deliveries_undelivered_count() -> dict[str, int]:
     return counts
 
 
+def receiver_disabled() -> tuple[datetime, str] | None:
+    """When the receiver answered 410 Gone and was disabled, and that answer; None while it is enabled."""
+    return ReceiverCircuit.objects.filter(disabled_at__isnull=False).values_list("disabled_at", "last_error").first()
+
+
 def circuit_opened() -> tuple[datetime, str] | None:
     """When the receiver's circuit opened and its last error; None while it is closed (or was never written)."""
     return ReceiverCircuit.objects.filter(opened_at__isnull=False).values_list("opened_at", "last_error").first()

@@ -118,6 +118,16 @@ def deliveries_retry(message_ids: list[uuid.UUID], *, wake: DeliveryWake) -> int
     return restarted
 
 
+def receiver_enable(*, wake: DeliveryWake) -> bool:
+    """An operator enables the receiver that answered 410 Gone (the admin, the API): the replies that waited go out
+    at once. False when it was not disabled."""
+    with transaction.atomic():
+        enabled = circuit.receiver_enable()
+        if enabled:
+            transaction.on_commit(lambda: enqueue_safely(wake))
+    return enabled
+
+
 def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
     """One delivery job: claim a batch (or the circuit's probe), POST it, settle it. With REPLY_WEBHOOK_URL emptied
     since the job was queued it does nothing: the deliveries stay pending until a URL is set."""
@@ -150,6 +160,8 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
     with transaction.atomic():
         settled = deliveries_settle(token=token, outcomes=outcomes)
         circuit_record(answered=run.answered, failures_since=run.since, error=run.last_error)
+        if run.gone is not None:
+            circuit.receiver_disable(run.gone)
     if probing and run.answered:
         enqueue_safely(wake_next)  # the probe closed the circuit: the backlog goes out now, at full speed
     result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
@@ -228,6 +240,9 @@ def _outcome(reply: Claimed, answer: client.ReceiverAnswer | None, *, probing: b
     }
     if answer.delivered:
         return Outcome(reply.message_id, "delivered", **logged)
+    if answer.status == circuit.GONE:
+        # Not the reply's failure: the receiver is gone, and the reply waits for it to be enabled again.
+        return Outcome(reply.message_id, "retry", answer.error, 0.0, **logged)
     if not answer.retryable:
         return Outcome(reply.message_id, "failed", answer.error, **logged)
     # A failed probe stays due: while the circuit is open, its probes set the pace, not the reply's own backoff (and

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from delivery.selectors import circuit_opened
+from delivery.selectors import circuit_opened, receiver_disabled
 from scheduler.selectors import sweep_last, sweep_stale_seconds
 
 
@@ -69,6 +69,15 @@ def receiver_check(database_ok: bool) -> dict[str, Any]:
         return {"ok": True, "circuit": "off"}
     if not database_ok:
         return {"ok": True, "circuit": "unknown"}
+    if (disabled := receiver_disabled()) is not None:
+        disabled_at, error = disabled
+        return {
+            "ok": True,
+            "circuit": "disabled",
+            "opened_at": datetime.isoformat(disabled_at),
+            "warning": f"the reply receiver answered 410 Gone ({error}): nothing is sent until an operator enables "
+            "it (admin or POST /api/receiver/enable/)",
+        }
     opened = circuit_opened()
     if opened is None:
         return {"ok": True, "circuit": "closed"}
@@ -95,7 +104,7 @@ _receiver = inline_serializer(
     "ReceiverCheck",
     {
         "ok": serializers.BooleanField(),
-        "circuit": serializers.ChoiceField(choices=["off", "closed", "open", "unknown"]),
+        "circuit": serializers.ChoiceField(choices=["off", "closed", "open", "disabled", "unknown"]),
         "opened_at": serializers.DateTimeField(required=False),
         "warning": serializers.CharField(required=False),
     },

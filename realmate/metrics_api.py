@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from chat.selectors import conversations_paused_count, messages_pending_count, parked_messages_count
-from delivery.selectors import circuit_opened, deliveries_undelivered_count
+from delivery.selectors import circuit_opened, deliveries_undelivered_count, receiver_disabled
 from scheduler.selectors import sweep_last
 
 
@@ -63,6 +63,11 @@ class DatabaseCollector:
             "realmate_receiver_circuit_open",
             "1 while the receiver's circuit breaker is open (deliveries held back, one probe every few seconds).",
             int(circuit_opened() is not None),
+        )
+        yield GaugeMetricFamily(
+            "realmate_receiver_disabled",
+            "1 while the receiver is disabled: it answered 410 Gone, and nothing is sent until an operator enables it.",
+            int(receiver_disabled() is not None),
         )
         if (last_sweep := sweep_last()) is not None:
             yield GaugeMetricFamily(

@@ -9,25 +9,27 @@ import sys
 import threading
 import uuid
 from datetime import timedelta
+from http import HTTPStatus
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from chat.erasure import conversations_erase
 from chat.models import Message
 from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
-from delivery.queries import deliveries_claim
-from delivery.selectors import ATTEMPT_LOG_SHOWN
+from delivery.queries import deliveries_claim, deliveries_due
+from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_disabled
 from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due, time_limits
 from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
-from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
+from tests.helpers import age_rows, metric_samples, replies_answer_due, run_in_parallel, wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -180,7 +182,7 @@ def test_a_retryable_answer_is_due_again_within_its_backoff(
     assert len(receiver.received) == 2
 
 
-@pytest.mark.parametrize("answer", [400, 401, 404, 410, 301])
+@pytest.mark.parametrize("answer", [400, 401, 404, 301])
 def test_other_answers_fail_at_once_without_retry(delivery_on, receiver, django_capture_on_commit_callbacks, answer):
     [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     receiver.answers = [(answer, {"Location": "/elsewhere"})]
@@ -700,3 +702,32 @@ def test_a_retry_past_give_up_at_is_logged_as_failed(delivery_on, receiver, djan
 
     [attempt] = DeliveryAttempt.objects.filter(delivery=reply.pk)
     assert (attempt.status, attempt.outcome, delivery_of(reply).state) == (503, "failed", "failed")
+
+
+def test_a_410_disables_the_receiver_until_an_operator_enables_it(
+    delivery_on, receiver, api, admin_user, django_capture_on_commit_callbacks
+):
+    first, second = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
+    receiver.answers = [410, 410]  # the batch's two POSTs are in flight at once
+
+    send()
+
+    assert len(receiver.received) == 2
+    assert [delivery_of(reply).state for reply in (first, second)] == ["pending", "pending"]
+    assert {(a.status, a.outcome) for a in DeliveryAttempt.objects.all()} == {(410, "retry")}
+    assert receiver_disabled() is not None
+    assert deliveries_due() is False  # nothing is due while it is disabled: no job is woken
+    assert send().admission is Admission.NONE
+    assert len(receiver.received) == 2
+    health = api.get("/healthz").json()
+    assert (health["checks"]["receiver"]["circuit"], health["warnings"]) == ("disabled", ["receiver"])
+    assert metric_samples(api.get("/metrics").content.decode())[("realmate_receiver_disabled", ())] == 1
+
+    assert api.post("/api/receiver/enable/").status_code == HTTPStatus.UNAUTHORIZED
+    api.force_authenticate(admin_user, token=Token.objects.create(user=admin_user))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api.post("/api/receiver/enable/").json() == {"was_disabled": True}
+
+    assert send().outcomes["delivered"] == 2
+    assert receiver_disabled() is None
+    assert api.post("/api/receiver/enable/").json() == {"was_disabled": False}
