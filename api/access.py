@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
 
 from chat.erasure import ERASE_PERMISSION
+from delivery.circuit import ENABLE_PERMISSION
 
 
 def is_staff_session(request) -> bool:
@@ -46,7 +47,7 @@ class ReceiverAccess(TokenOrStaffSession):
     change the receiver's circuit, as the admin's action asks."""
 
     def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm("delivery.change_receivercircuit")
+        return super().has_permission(request, view) and request.user.has_perm(ENABLE_PERMISSION)
 
 
 class StaffSession(BasePermission):

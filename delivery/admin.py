@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
+from delivery.circuit import ENABLE_PERMISSION
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
 from delivery.selectors import circuit_opened, receiver_disabled
 from delivery.services import deliveries_retry, receiver_enable
@@ -74,7 +75,7 @@ class ReceiverCircuitAdmin(ReadOnlyAdmin):
     actions = ["enable_receiver"]
 
     def has_enable_permission(self, request) -> bool:
-        return request.user.has_perm("delivery.change_receivercircuit")
+        return request.user.has_perm(ENABLE_PERMISSION)
 
     @admin.action(description="Enable the receiver (after a 410 Gone)", permissions=["enable"])
     def enable_receiver(self, request, queryset) -> None:

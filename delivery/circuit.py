@@ -35,6 +35,8 @@ class Admission(enum.Enum):
 
 # The receiver's answer that disables it.
 GONE = 410
+# Who may enable it again (the admin's action, the API).
+ENABLE_PERMISSION = "delivery.change_receivercircuit"
 
 
 @dataclass(frozen=True)
@@ -116,17 +118,24 @@ def circuit_record(*, answered: bool, failures_since: int, error: str) -> None:
 
 
 def receiver_disable(error: str) -> None:
-    """The receiver answered 410 Gone: stop sending until an operator enables it."""
+    """The receiver answered 410 Gone: stop sending until an operator enables it. Counted once per disabling, when
+    the transaction commits."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE delivery_receivercircuit SET disabled_at = coalesce(disabled_at, clock_timestamp()), "
-            "last_error = %s WHERE id = 1",
-            [error[:500]],
+            """
+            WITH before AS (SELECT disabled_at FROM delivery_receivercircuit WHERE id = 1)
+            INSERT INTO delivery_receivercircuit AS c (id, failures, last_error, disabled_at)
+            VALUES (1, 0, %(error)s, clock_timestamp())
+            ON CONFLICT (id) DO UPDATE SET
+                disabled_at = coalesce(c.disabled_at, excluded.disabled_at), last_error = excluded.last_error
+            RETURNING NOT EXISTS (SELECT FROM before WHERE disabled_at IS NOT NULL)
+            """,
+            {"error": error[:500]},
         )
-    metrics.RECEIVER_DISABLINGS.inc()
-    logger.warning(
-        "receiver disabled: it answered 410 Gone; deliveries wait until it is enabled", extra={"error": error}
-    )
+        newly = cursor.fetchone()[0]
+    if newly:
+        transaction.on_commit(metrics.RECEIVER_DISABLINGS.inc)
+        logger.warning("receiver disabled: it answered 410 Gone; deliveries wait until enabled", extra={"error": error})
 
 
 def receiver_enable() -> bool:

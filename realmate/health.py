@@ -64,7 +64,8 @@ def sweeper_check(database_ok: bool, backlog: Callable[[], int | None]) -> dict[
 
 
 def receiver_check(database_ok: bool) -> dict[str, Any]:
-    """Always ok (a receiver outage is not ours to fail for); a `warning` while its circuit is open."""
+    """Always ok (a receiver outage is not ours to fail for); a `warning` while its circuit is open or it is
+    disabled (it answered 410 Gone)."""
     if not settings.REPLY_WEBHOOK_URL:
         return {"ok": True, "circuit": "off"}
     if not database_ok:
@@ -74,7 +75,7 @@ def receiver_check(database_ok: bool) -> dict[str, Any]:
         return {
             "ok": True,
             "circuit": "disabled",
-            "opened_at": datetime.isoformat(disabled_at),
+            "disabled_at": datetime.isoformat(disabled_at),
             "warning": f"the reply receiver answered 410 Gone ({error}): nothing is sent until an operator enables "
             "it (admin or POST /api/receiver/enable/)",
         }
@@ -106,6 +107,7 @@ _receiver = inline_serializer(
         "ok": serializers.BooleanField(),
         "circuit": serializers.ChoiceField(choices=["off", "closed", "open", "disabled", "unknown"]),
         "opened_at": serializers.DateTimeField(required=False),
+        "disabled_at": serializers.DateTimeField(required=False),
         "warning": serializers.CharField(required=False),
     },
 )

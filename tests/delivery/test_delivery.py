@@ -20,12 +20,20 @@ from rest_framework.authtoken.models import Token
 
 from chat.erasure import conversations_erase
 from chat.models import Message
+from delivery import circuit
 from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
 from delivery.queries import deliveries_claim, deliveries_due
 from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_disabled
-from delivery.services import claim_seconds, deliveries_retry, deliveries_send, deliveries_wake_due, time_limits
+from delivery.services import (
+    claim_seconds,
+    deliveries_retry,
+    deliveries_send,
+    deliveries_wake_due,
+    receiver_enable,
+    time_limits,
+)
 from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
@@ -707,27 +715,41 @@ def test_a_retry_past_give_up_at_is_logged_as_failed(delivery_on, receiver, djan
 def test_a_410_disables_the_receiver_until_an_operator_enables_it(
     delivery_on, receiver, api, admin_user, django_capture_on_commit_callbacks
 ):
-    first, second = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
-    receiver.answers = [410, 410]  # the batch's two POSTs are in flight at once
+    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=7, messages=1)
+    opening = circuit.CIRCUIT_FAILURES  # a batch's POSTs in flight at first (3 in these tests)
+    receiver.answers = [410] * opening  # the 410s stop the batch there
+    receiver.hold = 0.3  # they all start before the first answer
 
     send()
 
-    assert len(receiver.received) == 2
-    assert [delivery_of(reply).state for reply in (first, second)] == ["pending", "pending"]
+    assert len(receiver.received) == opening
+    assert {delivery_of(reply).state for reply in replies} == {"pending"}
+    assert sorted(delivery_of(reply).attempts for reply in replies) == [0] * (7 - opening) + [1] * opening
     assert {(a.status, a.outcome) for a in DeliveryAttempt.objects.all()} == {(410, "retry")}
     assert receiver_disabled() is not None
     assert deliveries_due() is False  # nothing is due while it is disabled: no job is woken
     assert send().admission is Admission.NONE
-    assert len(receiver.received) == 2
+    assert len(receiver.received) == opening
     health = api.get("/healthz").json()
     assert (health["checks"]["receiver"]["circuit"], health["warnings"]) == ("disabled", ["receiver"])
     assert metric_samples(api.get("/metrics").content.decode())[("realmate_receiver_disabled", ())] == 1
 
     assert api.post("/api/receiver/enable/").status_code == HTTPStatus.UNAUTHORIZED
     api.force_authenticate(admin_user, token=Token.objects.create(user=admin_user))
+    wakes = Wakes()
     with django_capture_on_commit_callbacks(execute=True):
-        assert api.post("/api/receiver/enable/").json() == {"was_disabled": True}
+        assert receiver_enable(wake=wakes) is True
+    assert len(wakes) == 1
 
-    assert send().outcomes["delivered"] == 2
+    assert send().outcomes["delivered"] == 7
     assert receiver_disabled() is None
     assert api.post("/api/receiver/enable/").json() == {"was_disabled": False}
+
+
+def test_enabling_the_receiver_needs_the_permission(api, django_user_model):
+    user = django_user_model.objects.create_user("reader")
+    api.force_authenticate(user, token=Token.objects.create(user=user))
+
+    response = api.post("/api/receiver/enable/")
+
+    assert (response.status_code, response.json()["code"]) == (HTTPStatus.FORBIDDEN, "permission_denied")
