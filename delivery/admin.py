@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from core.admin import ReadOnlyAdmin
 from delivery.circuit import ENABLE_PERMISSION
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
-from delivery.selectors import circuit_opened, receiver_disabled
+from delivery.selectors import receiver_state
 from delivery.services import deliveries_retry, receiver_enable
 from delivery.tasks import deliveries_send_enqueue
 
@@ -38,19 +38,20 @@ class ReplyDeliveryAdmin(ReadOnlyAdmin):
     actions = ["retry_delivery"]
 
     def changelist_view(self, request, extra_context=None):
-        if (disabled := receiver_disabled()) is not None:
+        receiver = receiver_state()
+        if receiver.disabled_at is not None:
             self.message_user(
                 request,
-                f"The receiver answered 410 Gone at {disabled[0]:%Y-%m-%d %H:%M:%S} UTC ({disabled[1]}): nothing is"
-                ' sent until it is enabled again (Receiver circuits, action "Enable the receiver").',
+                f"The receiver answered 410 Gone at {receiver.disabled_at:%Y-%m-%d %H:%M:%S} UTC"
+                f" ({receiver.last_error}): nothing is sent until it is enabled again (Receiver circuits, action"
+                ' "Enable the receiver").',
                 messages.ERROR,
             )
-        if (opened := circuit_opened()) is not None:
-            opened_at, last_error = opened
+        if receiver.opened_at is not None:
             self.message_user(
                 request,
-                f"The receiver's circuit is open since {opened_at:%Y-%m-%d %H:%M:%S} UTC"
-                f" ({last_error}): deliveries wait, one probe every few seconds.",
+                f"The receiver's circuit is open since {receiver.opened_at:%Y-%m-%d %H:%M:%S} UTC"
+                f" ({receiver.last_error}): deliveries wait, one probe every few seconds.",
                 messages.WARNING,
             )
         return super().changelist_view(request, extra_context)

@@ -1,7 +1,6 @@
 """Reads of the delivery app, for the API, /metrics and /healthz."""
 
 from collections.abc import Iterable
-from datetime import datetime
 
 from django.db.models import Count, Prefetch, prefetch_related_objects
 
@@ -51,11 +50,7 @@ def deliveries_undelivered_count() -> dict[str, int]:
     return counts
 
 
-def receiver_disabled() -> tuple[datetime, str] | None:
-    """When the receiver answered 410 Gone and was disabled, and that answer; None while it is enabled."""
-    return ReceiverCircuit.objects.filter(disabled_at__isnull=False).values_list("disabled_at", "last_error").first()
-
-
-def circuit_opened() -> tuple[datetime, str] | None:
-    """When the receiver's circuit opened and its last error; None while it is closed (or was never written)."""
-    return ReceiverCircuit.objects.filter(opened_at__isnull=False).values_list("opened_at", "last_error").first()
+def receiver_state() -> ReceiverCircuit:
+    """The receiver's circuit row, in one query: `opened_at` while its circuit is open, `disabled_at` while a 410
+    Gone disabled it, and the last error; a closed, enabled one when the row was never written."""
+    return ReceiverCircuit.objects.filter(id=1).first() or ReceiverCircuit()

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from delivery.selectors import circuit_opened, receiver_disabled
+from delivery.selectors import receiver_state
 from scheduler.selectors import sweep_last, sweep_stale_seconds
 
 
@@ -70,24 +70,22 @@ def receiver_check(database_ok: bool) -> dict[str, Any]:
         return {"ok": True, "circuit": "off"}
     if not database_ok:
         return {"ok": True, "circuit": "unknown"}
-    if (disabled := receiver_disabled()) is not None:
-        disabled_at, error = disabled
+    receiver = receiver_state()
+    if receiver.disabled_at is not None:
         return {
             "ok": True,
             "circuit": "disabled",
-            "disabled_at": datetime.isoformat(disabled_at),
-            "warning": f"the reply receiver answered 410 Gone ({error}): nothing is sent until an operator enables "
-            "it (admin or POST /api/receiver/enable/)",
+            "disabled_at": datetime.isoformat(receiver.disabled_at),
+            "warning": f"the reply receiver answered 410 Gone ({receiver.last_error}): nothing is sent until an "
+            "operator enables it (admin or POST /api/receiver/enable/)",
         }
-    opened = circuit_opened()
-    if opened is None:
+    if receiver.opened_at is None:
         return {"ok": True, "circuit": "closed"}
-    opened_at, error = opened
     return {
         "ok": True,
         "circuit": "open",
-        "opened_at": datetime.isoformat(opened_at),
-        "warning": f"the reply receiver keeps failing ({error}): deliveries wait, one probe every "
+        "opened_at": datetime.isoformat(receiver.opened_at),
+        "warning": f"the reply receiver keeps failing ({receiver.last_error}): deliveries wait, one probe every "
         f"{settings.REPLY_CIRCUIT_PROBE_SECONDS:g} s",
     }
 

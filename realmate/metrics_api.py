@@ -21,7 +21,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from chat.selectors import conversations_paused_count, messages_pending_count, parked_messages_count
-from delivery.selectors import circuit_opened, deliveries_undelivered_count, receiver_disabled
+from delivery.selectors import deliveries_undelivered_count, receiver_state
 from scheduler.selectors import sweep_last
 
 
@@ -59,15 +59,16 @@ class DatabaseCollector:
         for state, count in deliveries_undelivered_count().items():
             deliveries.add_metric([state], count)
         yield deliveries
+        receiver = receiver_state()
         yield GaugeMetricFamily(
             "realmate_receiver_circuit_open",
             "1 while the receiver's circuit breaker is open (deliveries held back, one probe every few seconds).",
-            int(circuit_opened() is not None),
+            int(receiver.opened_at is not None),
         )
         yield GaugeMetricFamily(
             "realmate_receiver_disabled",
             "1 while the receiver is disabled: it answered 410 Gone, and nothing is sent until an operator enables it.",
-            int(receiver_disabled() is not None),
+            int(receiver.disabled_at is not None),
         )
         if (last_sweep := sweep_last()) is not None:
             yield GaugeMetricFamily(

@@ -25,7 +25,7 @@ from delivery.circuit import Admission, circuit_pass
 from delivery.client import ReceiverAnswer, Window, retry_after_seconds
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
 from delivery.queries import deliveries_claim, deliveries_due
-from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_disabled
+from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_state
 from delivery.services import (
     claim_seconds,
     deliveries_retry,
@@ -726,7 +726,7 @@ def test_a_410_disables_the_receiver_until_an_operator_enables_it(
     assert {delivery_of(reply).state for reply in replies} == {"pending"}
     assert sorted(delivery_of(reply).attempts for reply in replies) == [0] * (7 - opening) + [1] * opening
     assert {(a.status, a.outcome) for a in DeliveryAttempt.objects.all()} == {(410, "retry")}
-    assert receiver_disabled() is not None
+    assert receiver_state().disabled_at is not None
     assert deliveries_due() is False  # nothing is due while it is disabled: no job is woken
     assert send().admission is Admission.NONE
     assert len(receiver.received) == opening
@@ -742,7 +742,7 @@ def test_a_410_disables_the_receiver_until_an_operator_enables_it(
     assert len(wakes) == 1
 
     assert send().outcomes["delivered"] == 7
-    assert receiver_disabled() is None
+    assert receiver_state().disabled_at is None
     assert api.post("/api/receiver/enable/").json() == {"was_disabled": False}
 
 
