@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import math
 from datetime import UTC, datetime
+from functools import cache
 from http import HTTPStatus
 
 from standardwebhooks import Webhook
@@ -56,7 +57,9 @@ def secrets_problems(setting: str) -> list[str]:
     return problems
 
 
+@cache
 def _standard(secret: str) -> Webhook:
+    """The package's signer for a secret: decoded once, not for every reply of every batch."""
     return Webhook(secret if secret.startswith(STANDARD_KEY_PREFIX) else secret.encode())
 
 
