@@ -262,31 +262,33 @@ class MessageReceiptSerializer(serializers.Serializer):
 
 
 # --- Shapes that exist for the OpenAPI schema: the full events, the receipt and the error body.
-class NewConversationEventSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["NEW_CONVERSATION"])
+# What every event's schema shares; each one names its `type` and `data`. (A comment, not a docstring: the schema
+# would give every event this description.)
+class EventSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
+
+
+class NewConversationEventSerializer(EventSerializer):
+    type = serializers.ChoiceField(choices=["NEW_CONVERSATION"])
     data = NewConversationDataSerializer()
 
 
-class NewMessageEventSerializer(serializers.Serializer):
+class NewMessageEventSerializer(EventSerializer):
     type = serializers.ChoiceField(choices=["NEW_MESSAGE"])
-    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
     data = NewMessageDataSerializer()
 
 
-class CloseConversationEventSerializer(serializers.Serializer):
+class CloseConversationEventSerializer(EventSerializer):
     type = serializers.ChoiceField(choices=["CLOSE_CONVERSATION"])
-    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
     data = CloseConversationDataSerializer()
 
 
-class AgentMessageEventSerializer(serializers.Serializer):
+class AgentMessageEventSerializer(EventSerializer):
     type = serializers.ChoiceField(choices=["AGENT_MESSAGE"])
-    timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Stored, never used for windows.")
     data = AgentMessageDataSerializer()
 
 
-class PauseBotEventSerializer(serializers.Serializer):
+class PauseBotEventSerializer(EventSerializer):
     type = serializers.ChoiceField(choices=["PAUSE_BOT"])
     timestamp = serializers.DateTimeField(
         help_text="Event time; naive means UTC. Not stored: the pause counts from now."
@@ -294,7 +296,7 @@ class PauseBotEventSerializer(serializers.Serializer):
     data = PauseBotDataSerializer()
 
 
-class ResumeBotEventSerializer(serializers.Serializer):
+class ResumeBotEventSerializer(EventSerializer):
     type = serializers.ChoiceField(choices=["RESUME_BOT"])
     timestamp = serializers.DateTimeField(help_text="Event time; naive means UTC. Not stored.")
     data = ResumeBotDataSerializer()
