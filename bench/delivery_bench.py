@@ -1,7 +1,8 @@
 """Reply delivery benchmark: the figures behind "Reply delivery" in docs/operations.md.
 
-    python bench/delivery_bench.py [--part throughput|outage|all] [--conversations 10000] [--waiting 2000]
+    python bench/delivery_bench.py [--part throughput|outage|rate|all] [--conversations 10000] [--waiting 2000]
                                    [--outage-seconds 60] [--modes fail,refused,hang] [--batch-sizes 100,1000]
+                                   [--rates 20,80] [--rate-seconds 30]
 
 throughput  10,000 conversations, each with a group of 2 messages due at once, answered by a worker of 2 processes
             (and beat) and delivered by a delivery worker of 2 processes to a fast local receiver (bench/receiver.py,
@@ -14,12 +15,17 @@ outage      2,000 replies written while the receiver fails, for 60 s, then answe
             Prints the requests that reached it while it failed (none can when the port is closed), the failed
             attempts the deliveries recorded, the seconds from its return until every reply had arrived, and checks
             every reply arrived, signed, with its id as Idempotency-Key.
+rate        REPLY_WEBHOOK_RATE at each of --rates against a backlog of --conversations replies (10,000), delivered by
+            a delivery worker of 2 processes: for --rate-seconds from the first arrival, the achieved rate (arrivals
+            over the time between the first and the last) against the set one, and its spread: the fewest and most
+            arrivals in a whole second, their standard deviation, and the most in any sliding second. Not in `all`.
 
 Everything shares this machine's two cores: read the figures as ratios between rows of one run. Needs a local
 PostgreSQL and redis-server.
 """
 
 import argparse
+import bisect
 import os
 import socket
 import statistics
@@ -40,7 +46,7 @@ SECRET = "bench-reply-secret"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--part", choices=["throughput", "outage", "all"], default="all")
+    parser.add_argument("--part", choices=["throughput", "outage", "rate", "all"], default="all")
     parser.add_argument("--conversations", type=int, default=10000)
     parser.add_argument("--waiting", type=int, default=2000, help="outage part: replies waiting")
     parser.add_argument("--outage-seconds", type=float, default=60)
@@ -51,6 +57,8 @@ def main() -> None:
         help="throughput part: also deliver at each of these REPLY_DELIVERY_BATCH values (e.g. 100,1000)",
     )
     parser.add_argument("--modes", default="fail,refused,hang", help="outage part: ways the receiver fails")
+    parser.add_argument("--rates", type=comma_separated_ints, default=[20, 80], help="rate part: messages/s")
+    parser.add_argument("--rate-seconds", type=float, default=30, help="rate part: how long each rate is measured")
     args = parser.parse_args()
     sigterm_exits()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.test")
@@ -61,6 +69,8 @@ def main() -> None:
         throughput(args)
     if args.part in ("outage", "all"):
         outage(args)
+    if args.part == "rate":
+        rate(args)
 
 
 class ReceiverProcess:
@@ -103,8 +113,9 @@ class ReceiverProcess:
     def mode(self, mode: str) -> float:
         return requests.post(f"{self.url}/mode", params={"to": mode}, timeout=5).json()["switched_at"]
 
-    def stats(self, expect: int = 0) -> dict:
-        return requests.get(f"{self.url}/stats", params={"expect": expect}, timeout=5).json()
+    def stats(self, expect: int = 0, *, times: bool = False) -> dict:
+        params = {"expect": expect} | ({"times": 1} if times else {})
+        return requests.get(f"{self.url}/stats", params=params, timeout=5).json()
 
 
 def delivery_stack(name: str, receiver: ReceiverProcess | None, **env: str):
@@ -253,6 +264,59 @@ def outage_run(mode: str, waiting: int, outage_seconds: float) -> dict:
         "delivered": stats["distinct"],
         "repeats": stats["repeats"],
         "bad_signatures": stats["bad_signatures"] + stats["bad_keys"],
+    }
+
+
+# --- rate
+def rate(args: argparse.Namespace) -> None:
+    print(
+        f"\nrate: REPLY_WEBHOOK_RATE against a backlog of {args.conversations} replies, a delivery worker of 2"
+        f" processes, measured for {args.rate_seconds:g} s from the first arrival\n"
+    )
+    print(
+        "| set rate/s | arrivals | achieved rate/s | vs set | fewest in a second | most in a second | std dev"
+        " | most in any sliding second |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for limit in args.rates:
+        result = rate_run(limit, args.conversations, args.rate_seconds)
+        print(
+            f"| {limit} | {result['arrivals']} | {result['achieved']:.2f} | {result['achieved'] / limit:.3f} | "
+            f"{result['fewest']} | {result['most']} | {result['stdev']:.2f} | {result['sliding']} |"
+        )
+
+
+def rate_run(limit: int, backlog: int, seconds: float) -> dict:
+    from bench.capacity_bench import backlog_seed
+    from tests.helpers import wait_until
+
+    receiver = ReceiverProcess().start()
+    stack = delivery_stack("delivery-rate", receiver, REPLY_WEBHOOK_RATE=str(limit))
+    try:
+        backlog_seed(stack, backlog)
+        stack.start_role("worker", "worker0")
+        stack.start_role("beat", "beat0")
+        wait_until(stack.nothing_pending, timeout=600, interval=1, what="every group answered")
+        stack.start_role("delivery", "delivery0")
+        first = wait_until(lambda: receiver.stats(times=True)["times"][:1], 60, 0.05, "a first arrival")[0]
+        time.sleep(max(0.0, first + seconds + 1 - time.time()))
+        times = [t for t in receiver.stats(times=True)["times"] if t < first + seconds]
+        [(waiting,)] = stack.sql("SELECT count(*) FROM delivery_replydelivery WHERE state = 'pending'")
+    finally:
+        stack.stop()
+        receiver.stop()
+    assert waiting > 0, "the backlog ran out while measuring: measure for less time or write more replies"
+    per_second = [0] * int(seconds)
+    for t in times:
+        if int(t - first) < len(per_second):
+            per_second[int(t - first)] += 1
+    return {
+        "arrivals": len(times),
+        "achieved": (len(times) - 1) / (times[-1] - times[0]),
+        "fewest": min(per_second),
+        "most": max(per_second),
+        "stdev": statistics.pstdev(per_second),
+        "sliding": max(bisect.bisect_left(times, t + 1.0) - i for i, t in enumerate(times)),
     }
 
 

@@ -8,6 +8,7 @@ POST /replies           answered by the current mode: ok (200), fail (503) or ha
 POST /mode?to=fail      switch mode; answers the switch's time (time.time())
 GET  /stats?expect=N    {"requests", "distinct", "repeats", "bad_signatures", "bad_keys", "by_mode", "complete_at",
                         "switched_at"}: complete_at is when the distinct reply ids reached N
+GET  /stats?times=1     the same, with "times": when each reply arrived (time.time()), in order
 """
 
 import argparse
@@ -30,9 +31,11 @@ class State:
         self.bad_signatures = self.bad_keys = 0
         self.expect = 0
         self.complete_at: float | None = None
+        self.times: list[float] = []
 
     def reply(self, body: bytes, headers: dict[str, str]) -> None:
         self.unchecked.append((body, headers.get("x-hub-signature-256", ""), headers.get("idempotency-key", "")))
+        self.times.append(time.time())
         reply_id = json.loads(body)["data"]["id"]
         self.counts[reply_id] = self.counts.get(reply_id, 0) + 1
         self.completed()
@@ -111,7 +114,8 @@ class Receiver(asyncio.Protocol):
             self.transport.write(answer("200 OK", json.dumps({"switched_at": state.switched_at}).encode()))
         elif url.path == "/stats":
             state.expect = int(query.get("expect", state.expect))
-            self.transport.write(answer("200 OK", json.dumps(state.stats()).encode()))
+            stats = state.stats() | ({"times": state.times} if query.get("times") else {})
+            self.transport.write(answer("200 OK", json.dumps(stats).encode()))
         else:
             self.transport.write(answer("404 Not Found", b""))
 

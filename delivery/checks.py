@@ -1,5 +1,7 @@
 """System checks of reply delivery: a URL that cannot work is an error at start, not a failed delivery later."""
 
+import math
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.core.exceptions import ValidationError
@@ -33,6 +35,15 @@ def reply_webhook_check(app_configs, **kwargs) -> list:
                     id="delivery.E003",
                 )
             )
+    rate = settings.REPLY_WEBHOOK_RATE
+    if rate is not None and not (math.isfinite(rate) and rate > 0):
+        problems.append(
+            Error(
+                f"REPLY_WEBHOOK_RATE must be a number of messages a second above 0, not {rate!r}.",
+                hint="E.g. 80 for Meta's limit per number; leave it empty for no limit.",
+                id="delivery.E005",
+            )
+        )
     if not settings.REPLY_WEBHOOK_SECRET:
         problems.append(
             Warning(

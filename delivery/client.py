@@ -41,6 +41,15 @@ class ReceiverAnswer:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """The batch's POST slots under REPLY_WEBHOOK_RATE (delivery.pace): the first `lead` seconds from now, then one
+    every `interval` seconds."""
+
+    lead: float
+    interval: float
+
+
+@dataclass(frozen=True)
 class Post:
     """One reply to POST: its body and headers, and the conversation it belongs to (its order key)."""
 
@@ -58,13 +67,15 @@ def replies_post(
     timeout: float,
     send_for: float,
     keep_sending: Callable[[ReceiverAnswer], bool],
+    pace: Pace | None = None,
 ) -> list[ReceiverAnswer | None]:
     """POST every reply, `opening` in flight at first, up to `concurrency` as answers come (Window); a
-    conversation's replies one after another, in the given order. No POST starts once `keep_sending` has said False
-    for an answer, or after `send_for` seconds: those replies come back as None (not sent). Never raises for the
-    receiver's sake."""
-    send_until = time.monotonic() + send_for
-    return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, send_until, keep_sending))
+    conversation's replies one after another, in the given order; with `pace`, each at its slot (Slots). No POST
+    starts once `keep_sending` has said False for an answer, or after `send_for` seconds: those replies come back as
+    None (not sent). Never raises for the receiver's sake."""
+    now = time.monotonic()
+    slots = Slots(now + pace.lead, pace.interval) if pace else None
+    return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, now + send_for, keep_sending, slots))
 
 
 async def _posts_send(
@@ -75,6 +86,7 @@ async def _posts_send(
     timeout: float,
     send_until: float,
     keep_sending: Callable[[ReceiverAnswer], bool],
+    slots: "Slots | None",
 ) -> list[ReceiverAnswer | None]:
     answers: list[ReceiverAnswer | None] = [None] * len(posts)
     chains: dict[uuid.UUID, list[int]] = {}
@@ -87,6 +99,8 @@ async def _posts_send(
         nonlocal stopped
         for index in indexes:
             await window.slots.acquire()
+            if slots is not None:
+                await slots.turn()
             if stopped or time.monotonic() > send_until:
                 window.slots.release()
                 return
@@ -123,6 +137,21 @@ class Window:
             self.size += 1
             self.slots.release()
         self.slots.release()
+
+
+class Slots:
+    """The moments a paced batch may start its POSTs: one every `interval` seconds from `first`, taken in the order
+    asked. A slot missed (every POST in flight was slow) is not made up with a burst: the next is `interval` after
+    the moment it was asked for."""
+
+    def __init__(self, first: float, interval: float) -> None:
+        self.next = first
+        self.interval = interval
+
+    async def turn(self) -> None:
+        at = max(self.next, time.monotonic())
+        self.next = at + self.interval
+        await asyncio.sleep(at - time.monotonic())
 
 
 async def _post(session: aiohttp.ClientSession, url: str, post: Post, timeout: float) -> ReceiverAnswer:

@@ -124,6 +124,9 @@ class ReceiverCircuit(models.Model):
     last_error = models.CharField(max_length=500, blank=True, default="")
     # When the receiver answered 410 Gone: nothing is sent until an operator enables it again (delivery.circuit).
     disabled_at = models.DateTimeField(null=True, blank=True)
+    # With REPLY_WEBHOOK_RATE: the end of the POST slots booked so far (delivery.pace); the next batch's slots start
+    # here, or now if it has passed.
+    paced_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="receiver_circuit_single_row")]

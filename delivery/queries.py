@@ -157,9 +157,9 @@ def deliveries_expire() -> int:
         return cursor.rowcount
 
 
-def deliveries_due() -> bool:
-    """Is a delivery due that a batch may send now: the receiver not disabled, and its circuit closed or its next
-    probe due?"""
+def deliveries_due(*, book_ahead: float) -> bool:
+    """Is a delivery due that a batch may send now: the receiver not disabled, its circuit closed or its next probe
+    due, and its rate's slots (delivery.pace) booked no further than `book_ahead` seconds?"""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -167,8 +167,12 @@ def deliveries_due() -> bool:
                 SELECT FROM delivery_replydelivery WHERE state = 'pending' AND next_attempt_at <= statement_timestamp()
             ) AND NOT EXISTS (
                 SELECT FROM delivery_receivercircuit
-                WHERE id = 1 AND (probe_at > statement_timestamp() OR disabled_at IS NOT NULL)
+                WHERE id = 1 AND (
+                    probe_at > statement_timestamp() OR disabled_at IS NOT NULL
+                    OR paced_until > statement_timestamp() + make_interval(secs => %s)
+                )
             )
-            """
+            """,
+            [book_ahead],
         )
         return cursor.fetchone()[0]

@@ -33,7 +33,7 @@ from core.clock import ClockTimestamp
 from core.jobs import enqueue_safely
 from core.serializer_fields import UTCDateTimeField
 from core.signing import SIGNATURE_HEADER, secrets_list, signature_for, standard_headers
-from delivery import circuit, client
+from delivery import circuit, client, pace
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
@@ -94,7 +94,7 @@ def deliveries_wake_due(*, wake: DeliveryWake) -> int:
     if expired:
         metrics.DELIVERY_ATTEMPTS.labels("failed").inc(expired)
         logger.warning("reply deliveries gave up: past give_up_at", extra={"count": expired})
-    if deliveries_due():
+    if deliveries_due(book_ahead=pace.BOOK_AHEAD_SECONDS):
         enqueue_safely(wake)
     return expired
 
@@ -139,11 +139,12 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         return BatchResult(gate.admission)
     probing = gate.admission is Admission.PROBE
     limit = 1 if probing else settings.REPLY_DELIVERY_BATCH
+    claim = _paced_claim if pace.pace_rate() else _claim
     token = uuid.uuid4()
-    claimed = deliveries_claim(token=token, limit=limit, claim_seconds=claim_seconds())
+    claimed, booking, more = claim(token=token, limit=limit)
     if not claimed:
         return BatchResult(gate.admission)
-    if len(claimed) == limit and not probing:
+    if more and not probing:
         enqueue_safely(wake_next)  # the next batch, for another delivery process, while this one POSTs
     run = FailureRun(gate.failures)
     answers = client.replies_post(
@@ -155,6 +156,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
         send_for=SEND_WINDOW_SECONDS,
         keep_sending=run.keep_sending,
+        pace=booking and client.Pace(booking.lead, booking.interval),
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
     with transaction.atomic():
@@ -167,6 +169,29 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
     result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
     _batch_report(result, outcomes, settled)
     return result
+
+
+def _claim(*, token: uuid.UUID, limit: int) -> tuple[list[Claimed], None, bool]:
+    """Without a rate: up to `limit` due replies. The third value: whether more may be due for another batch now
+    (this one is full)."""
+    claimed = deliveries_claim(token=token, limit=limit, claim_seconds=claim_seconds())
+    return claimed, None, len(claimed) == limit
+
+
+def _paced_claim(*, token: uuid.UUID, limit: int) -> tuple[list[Claimed], pace.Booking | None, bool]:
+    """With REPLY_WEBHOOK_RATE (delivery.pace): only the replies whose slots fit in the send window, and a slot
+    booked for each, in one transaction. The third value: whether more may be due and another batch could book
+    slots now (otherwise delivery's periodic step wakes the next one)."""
+    with transaction.atomic():
+        room = pace.pace_room(SEND_WINDOW_SECONDS)
+        if room is None:
+            return [], None, False
+        limit = min(limit, room)
+        claimed = deliveries_claim(token=token, limit=limit, claim_seconds=claim_seconds())
+        if not claimed:
+            return [], None, False
+        booking = pace.pace_book(len(claimed))
+    return claimed, booking, len(claimed) == limit and booking.ends_in <= pace.BOOK_AHEAD_SECONDS
 
 
 def reply_body(reply: Claimed) -> bytes:

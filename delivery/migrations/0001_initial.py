@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ('probe_at', models.DateTimeField(blank=True, null=True)),
                 ('last_error', models.CharField(blank=True, default='', max_length=500)),
                 ('disabled_at', models.DateTimeField(blank=True, null=True)),
+                ('paced_until', models.DateTimeField(blank=True, null=True)),
             ],
             options={
                 'constraints': [models.CheckConstraint(condition=models.Q(('id', 1)), name='receiver_circuit_single_row')],

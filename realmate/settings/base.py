@@ -186,6 +186,8 @@ REPLY_WEBHOOK_URL = env("REPLY_WEBHOOK_URL", default="")
 REPLY_WEBHOOK_SECRET = env("REPLY_WEBHOOK_SECRET", default="")
 # A batch's POSTs, at most this many in flight at once (delivery.client); a conversation's replies go one by one.
 REPLY_WEBHOOK_CONCURRENCY = env.int("REPLY_WEBHOOK_CONCURRENCY", default=16)
+# POSTs a second to the receiver at most, shared by every delivery process (delivery.pace); empty: no limit.
+REPLY_WEBHOOK_RATE = env.float("REPLY_WEBHOOK_RATE", default=None)
 # Due deliveries one delivery job claims and POSTs at most (delivery.services); bench/README.md has the measurement.
 REPLY_DELIVERY_BATCH = env.int("REPLY_DELIVERY_BATCH", default=500)
 # One POST may take this long before it counts as a timeout (and is retried). A delivery job's own time limits

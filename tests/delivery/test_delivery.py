@@ -29,44 +29,17 @@ from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_state
 from delivery.services import (
     claim_seconds,
     deliveries_retry,
-    deliveries_send,
     deliveries_wake_due,
     receiver_enable,
     time_limits,
 )
+from tests.delivery.batches import Wakes, replies_due, send
 from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
 from tests.helpers import age_rows, metric_samples, replies_answer_due, run_in_parallel, wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-class Wakes(list):
-    """A stand-in for the delivery job's enqueue: counts the wake-ups asked for."""
-
-    def __call__(self) -> None:
-        self.append(None)
-
-
-def replies_due(settings, capture, *, conversations: int = 1, messages: int = 2) -> list[Message]:
-    """Due groups answered (one reply each, in conversation order), their deliveries opened; checks that the
-    batch's commit woke a delivery job."""
-    for _ in range(conversations):
-        first = MessageFactory()
-        group = [first, *(MessageFactory(conversation=first.conversation) for _ in range(messages - 1))]
-        age_rows(Message, [m.id for m in group], settings.GROUP_WINDOW_SECONDS + 0.1)
-    wakes = Wakes()
-    with capture(execute=True):
-        replies = replies_answer_due(wake_delivery=wakes)
-    assert len(wakes) == 1
-    due = dict(ReplyDelivery.objects.values_list("pk", "next_attempt_at"))
-    # The order batches claim them in, and POST them in (due longest first, and here written first).
-    return sorted(replies, key=lambda reply: (due[reply.pk], str(reply.pk)))
-
-
-def send(wakes: Wakes | None = None):
-    return deliveries_send(wake_next=wakes if wakes is not None else Wakes())
 
 
 def delivery_of(reply: Message) -> ReplyDelivery:
@@ -727,7 +700,7 @@ def test_a_410_disables_the_receiver_until_an_operator_enables_it(
     assert sorted(delivery_of(reply).attempts for reply in replies) == [0] * (7 - opening) + [1] * opening
     assert {(a.status, a.outcome) for a in DeliveryAttempt.objects.all()} == {(410, "retry")}
     assert receiver_state().disabled_at is not None
-    assert deliveries_due() is False  # nothing is due while it is disabled: no job is woken
+    assert deliveries_due(book_ahead=2.0) is False  # nothing is due while it is disabled: no job is woken
     assert send().admission is Admission.NONE
     assert len(receiver.received) == opening
     health = api.get("/healthz").json()

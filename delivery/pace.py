@@ -1,0 +1,69 @@
+"""REPLY_WEBHOOK_RATE: at most that many POSTs a second to the receiver, shared by every delivery process.
+
+The rate is a booking of POST slots on the receiver's row (ReceiverCircuit.paced_until, the end of the slots booked
+so far), the generic cell rate algorithm: a batch locks the row, sees how far ahead the slots are booked, claims
+only the replies it can POST within its send window, books one slot for each (starting where the booking ends, or
+now), and POSTs each at its slot (delivery.client). Rows it could not claim stay pending and unclaimed: waiting for
+the rate costs no attempt. A batch that finds the slots booked further ahead than BOOK_AHEAD_SECONDS claims
+nothing; delivery's periodic step wakes another within the second, before the booked slots run out.
+
+PostgreSQL rather than a Redis counter: the booking commits with the claim, in one transaction, so a slot is never
+booked for a reply no batch holds, nor a reply held without its slot; and the row is already the receiver's.
+"""
+
+import math
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+# A batch claims only while the booked slots end less than this far ahead (half the send window: the slots it
+# books then end within it).
+BOOK_AHEAD_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Booking:
+    # Seconds from now to the batch's first slot, and between its slots.
+    lead: float
+    interval: float
+    # Seconds from now to the end of the slots booked so far (this batch's included).
+    ends_in: float
+
+
+def pace_rate() -> float | None:
+    """POSTs a second, None: no limit."""
+    return settings.REPLY_WEBHOOK_RATE
+
+
+def pace_room(send_window: float) -> int | None:
+    """Inside the batch's transaction: lock the receiver's row and say how many slots fit in the batch's send window
+    after the ones booked; None when those are booked too far ahead to claim."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT greatest(extract(epoch FROM paced_until - clock_timestamp()), 0) "
+            "FROM delivery_receivercircuit WHERE id = 1 FOR UPDATE"
+        )
+        row = cursor.fetchone()
+    lead = float(row[0] or 0) if row else 0.0
+    if lead > BOOK_AHEAD_SECONDS:
+        return None
+    return max(1, math.floor(pace_rate() * (send_window - lead)))
+
+
+def pace_book(count: int) -> Booking:
+    """Inside the same transaction, the row locked: book `count` slots after the ones booked so far."""
+    rate = pace_rate()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO delivery_receivercircuit AS c (id, failures, last_error, paced_until)
+            VALUES (1, 0, '', clock_timestamp() + make_interval(secs => %(seconds)s))
+            ON CONFLICT (id) DO UPDATE
+            SET paced_until = greatest(c.paced_until, clock_timestamp()) + make_interval(secs => %(seconds)s)
+            RETURNING extract(epoch FROM c.paced_until - clock_timestamp())
+            """,
+            {"seconds": count / rate},
+        )
+        ends_in = float(cursor.fetchone()[0])
+    return Booking(max(0.0, ends_in - count / rate), 1 / rate, ends_in)
