@@ -13,6 +13,7 @@ from rest_framework.permissions import BasePermission
 
 from chat.erasure import ERASE_PERMISSION
 from delivery.circuit import ENABLE_PERMISSION
+from delivery.recovery import RECOVER_PERMISSION
 
 
 def is_staff_session(request) -> bool:
@@ -48,6 +49,14 @@ class ReceiverAccess(TokenOrStaffSession):
 
     def has_permission(self, request, view) -> bool:
         return super().has_permission(request, view) and request.user.has_perm(ENABLE_PERMISSION)
+
+
+class RecoveryAccess(TokenOrStaffSession):
+    """Reply recoveries, whatever API_AUTH_REQUIRED says: a token or a staff session whose user may add recoveries,
+    as the admin asks."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm(RECOVER_PERMISSION)
 
 
 class StaffSession(BasePermission):

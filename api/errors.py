@@ -28,6 +28,7 @@ ERROR_CODES: dict[str, str] = {
     "buffer_expired": "400: NEW_MESSAGE or AGENT_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; "
     "never processed.",
     "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
+    "invalid_range": "400: a recovery whose `since` is not before its `until` (which defaults to now).",
     "invalid_signature": "401: WEBHOOK_SECRET is set and the signature (webhook-signature with webhook-id and "
     "webhook-timestamp, or X-Hub-Signature-256) is missing or matches no secret.",
     "timestamp_out_of_tolerance": "401: a Standard Webhooks request whose webhook-timestamp is further than "
@@ -35,9 +36,11 @@ ERROR_CODES: dict[str, str] = {
     "not_authenticated": "401: no valid token or session, for a read while API_AUTH_REQUIRED is on or an erasure.",
     "permission_denied": "403: the request is not allowed (a session that is not staff's, a cross-origin "
     "webhook from a browser).",
-    "not_found": "404: no such conversation (also for an id that is not a UUID), or a list cursor not given out.",
+    "not_found": "404: no such conversation (also for an id that is not a UUID) or recovery, or a list cursor not "
+    "given out.",
     "method_not_allowed": "405: the method is not allowed on this path.",
     "not_acceptable": "406: the Accept header asks for a format other than JSON.",
+    "delivery_off": "409: a recovery while reply delivery is off (REPLY_WEBHOOK_URL is empty).",
     "try_again": "409: NEW_MESSAGE or AGENT_MESSAGE raced with concurrent changes three times; send it again.",
     "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
     "unsupported_media_type": "415: the body's Content-Type is not JSON (endpoints other than the webhook).",

@@ -77,3 +77,7 @@ RECEIVER_DISABLINGS = Counter(
     "realmate_receiver_disablings",
     "Times the receiver answered 410 Gone and was disabled until an operator enables it.",
 )
+REPLIES_RECOVERED = Counter(
+    "realmate_replies_recovered",
+    "Delivered or failed replies an operator's recovery made due again (delivery.recovery).",
+)

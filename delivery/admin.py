@@ -1,8 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
 from delivery.circuit import ENABLE_PERMISSION
-from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery, ReplyRecovery
+from delivery.recovery import RECOVER_PERMISSION, RecoveryRefused, recovery_cancel, recovery_range, recovery_start
 from delivery.selectors import receiver_state
 from delivery.services import deliveries_retry, receiver_enable
 from delivery.tasks import deliveries_send_enqueue
@@ -84,3 +86,60 @@ class ReceiverCircuitAdmin(ReadOnlyAdmin):
             self.message_user(request, "The receiver is enabled: the waiting replies go out now.", messages.SUCCESS)
         else:
             self.message_user(request, "The receiver was not disabled: nothing changed.", messages.WARNING)
+
+
+class ReplyRecoveryForm(forms.ModelForm):
+    until = forms.DateTimeField(required=False, help_text="Empty: now.")
+
+    class Meta:
+        model = ReplyRecovery
+        fields = ["since", "until"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("since") is not None:
+            try:
+                recovery_range(since=cleaned["since"], until=cleaned.get("until"))
+            except RecoveryRefused as exc:
+                raise forms.ValidationError(exc.detail, code=exc.code) from exc
+        return cleaned
+
+
+@admin.register(ReplyRecovery)
+class ReplyRecoveryAdmin(ReadOnlyAdmin):
+    """Start a recovery (Add: a time range) and follow its progress; delivery's periodic step advances it
+    (delivery.recovery). Nothing is edited by hand; a running one can be cancelled."""
+
+    form = ReplyRecoveryForm
+    list_display = ["id", "since", "until", "state", "progress", "requeued", "skipped", "requested_by", "finished_at"]
+    list_filter = ["state"]
+    ordering = ["-id"]
+    actions = ["cancel_recovery"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm(RECOVER_PERMISSION)
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm(RECOVER_PERMISSION)
+
+    def get_fields(self, request, obj=None):
+        return ["since", "until"] if obj is None else [*self.list_display, "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    @admin.display(description="done")
+    def progress(self, recovery: ReplyRecovery) -> str:
+        share = recovery.done_share
+        return "counting" if share is None else f"{share:.0%} of {recovery.total}"
+
+    def save_model(self, request, obj, form, change) -> None:
+        started = recovery_start(since=obj.since, until=obj.until, requested_by=request.user.get_username())
+        obj.pk, obj.until = started.pk, started.until
+
+    @admin.action(
+        description="Cancel the selected recoveries (what they queued still goes out)", permissions=["cancel"]
+    )
+    def cancel_recovery(self, request, queryset) -> None:
+        cancelled = sum(recovery_cancel(recovery_id) for recovery_id in queryset.values_list("id", flat=True))
+        self.message_user(request, f"{cancelled} recovery(ies) cancelled.", messages.SUCCESS)

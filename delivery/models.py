@@ -133,3 +133,55 @@ class ReceiverCircuit(models.Model):
 
     def __str__(self) -> str:
         return "disabled" if self.disabled_at else "open" if self.opened_at else "closed"
+
+
+class ReplyRecovery(models.Model):
+    """An operator's recovery: every reply whose delivery was opened in [since, until) sent again, delivered or
+    failed (the admin, `manage.py recover_replies`, the API). A background job: delivery's periodic step queues its
+    replies a batch at a time, only while less than a batch is due, so live replies never wait behind more than
+    one batch of it (delivery.recovery). Replies pending anyway are left to their own delivery (`skipped`)."""
+
+    class State(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        CANCELLED = "cancelled"
+
+    id = models.BigAutoField(primary_key=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    state = models.CharField(max_length=9, choices=State.choices, default=State.RUNNING)
+    # Who asked: a user's name, or the management command.
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(db_default=ClockTimestamp())
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries in the range, counted by the first step (None until then).
+    total = models.PositiveIntegerField(null=True, blank=True)
+    # Sent again so far, and left alone because they were pending anyway.
+    requeued = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # Where the next step starts: after this delivery, in (created_at, message) order (None: at `since`).
+    after_created_at = models.DateTimeField(null=True, blank=True)
+    after_message_id = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "reply recoveries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["running", "done", "cancelled"]), name="recovery_state_valid"
+            ),
+            models.CheckConstraint(condition=Q(since__lt=models.F("until")), name="recovery_range_valid"),
+        ]
+        indexes = [
+            # The periodic step's "is a recovery running?", however many have finished.
+            models.Index(fields=["id"], condition=Q(state="running"), name="recovery_running_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery {self.id} ({self.state})"
+
+    @property
+    def done_share(self) -> float | None:
+        """The share of its replies handled so far, 0 to 1 (None until counted)."""
+        if self.total is None:
+            return None
+        return 1.0 if self.total == 0 else min(1.0, (self.requeued + self.skipped) / self.total)

@@ -176,3 +176,75 @@ def deliveries_due(*, book_ahead: float) -> bool:
             [book_ahead],
         )
         return cursor.fetchone()[0]
+
+
+# A recovery's next step: its next `limit` deliveries in (created_at, message) order after its position and before
+# `until` (read through delivery_created_idx), the delivered and failed among them due again now with a fresh
+# allowance, the pending ones left to their own delivery. Returns how many were sent again, how many were looked
+# at, and the last one's position.
+RECOVER_STEP_SQL = """
+WITH step AS (
+    SELECT message_id, created_at FROM delivery_replydelivery
+    WHERE (created_at, message_id) > (%(after_at)s, %(after_id)s) AND created_at < %(until)s
+    ORDER BY created_at, message_id
+    LIMIT %(limit)s
+), requeued AS (
+    UPDATE delivery_replydelivery d
+    SET state = 'pending', delivered_at = NULL, claim_token = NULL, next_attempt_at = clock_timestamp(),
+        give_up_at = clock_timestamp() + make_interval(secs => %(allowance)s)
+    FROM step s
+    WHERE d.message_id = s.message_id AND d.state <> 'pending'
+    RETURNING 1
+), last AS (
+    SELECT created_at, message_id FROM step ORDER BY created_at DESC, message_id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM step), last.created_at, last.message_id
+FROM (SELECT 1) one LEFT JOIN last ON true
+"""
+
+# Before `since` in that order: where a recovery starts.
+START = uuid.UUID(int=0)
+
+
+@dataclass(frozen=True)
+class RecoverStep:
+    requeued: int
+    seen: int
+    # The last delivery looked at (None when there was none).
+    last_created_at: datetime | None
+    last_message_id: uuid.UUID | None
+
+
+def deliveries_recover_step(
+    *, after_at: datetime, after_id: uuid.UUID, until: datetime, limit: int, allowance: float
+) -> RecoverStep:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECOVER_STEP_SQL,
+            {"after_at": after_at, "after_id": after_id, "until": until, "limit": limit, "allowance": allowance},
+        )
+        return RecoverStep(*cursor.fetchone())
+
+
+def deliveries_in_range_count(*, since: datetime, until: datetime) -> int:
+    """Deliveries opened in [since, until): an index-only range scan of delivery_created_idx."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM delivery_replydelivery WHERE created_at >= %s AND created_at < %s", [since, until]
+        )
+        return cursor.fetchone()[0]
+
+
+def deliveries_due_count(*, at_most: int) -> int:
+    """Due deliveries, counted up to `at_most` (the partial index of pending rows, no further)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FROM (
+                SELECT FROM delivery_replydelivery
+                WHERE state = 'pending' AND next_attempt_at <= statement_timestamp() LIMIT %s
+            ) due
+            """,
+            [at_most],
+        )
+        return cursor.fetchone()[0]

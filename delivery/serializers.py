@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializer_fields import UTCDateTimeField
-from delivery.models import DeliveryAttempt, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReplyDelivery, ReplyRecovery
 from delivery.selectors import delivery_newest_attempts
 
 
@@ -34,3 +34,30 @@ class DeliverySerializer(serializers.Serializer):
     @extend_schema_field(DeliveryAttemptSerializer(many=True))
     def get_log(self, delivery: ReplyDelivery) -> list[dict]:
         return DeliveryAttemptSerializer(delivery_newest_attempts(delivery), many=True).data
+
+
+class ReplyRecoverySerializer(serializers.Serializer):
+    """An operator's recovery and its progress (a ReplyRecovery)."""
+
+    id = serializers.IntegerField()
+    since = UTCDateTimeField()
+    until = UTCDateTimeField()
+    state = serializers.ChoiceField(
+        choices=ReplyRecovery.State.choices, help_text="running until every reply in the range is handled."
+    )
+    total = serializers.IntegerField(
+        allow_null=True, help_text="Replies in the range; null until the first step has counted them."
+    )
+    requeued = serializers.IntegerField(help_text="Replies sent again so far (delivered or failed before).")
+    skipped = serializers.IntegerField(help_text="Replies left to their own delivery: they were pending anyway.")
+    done_share = serializers.FloatField(
+        allow_null=True, help_text="requeued + skipped over total, 0 to 1; null until counted."
+    )
+    requested_by = serializers.CharField()
+    created_at = UTCDateTimeField()
+    finished_at = UTCDateTimeField(allow_null=True)
+
+
+class RecoveryRequestSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(help_text="Send again every reply whose delivery was opened at or after this.")
+    until = serializers.DateTimeField(required=False, allow_null=True, help_text="...and before this (default: now).")

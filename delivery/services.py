@@ -37,6 +37,7 @@ from delivery import circuit, client, pace
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
+from delivery.recovery import recoveries_advance
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +85,10 @@ def reply_deliveries_open(
 
 
 def deliveries_wake_due(*, wake: DeliveryWake) -> int:
-    """Delivery's periodic step, on its own queue: fail the deliveries past give_up_at that nothing holds, and wake
-    a delivery job when a delivery is due and the circuit lets a batch or a probe out (retries come due this way).
-    Returns how many failed. Both read through partial indexes of pending rows, as conditions of the index (see
+    """Delivery's periodic step, on its own queue: fail the deliveries past give_up_at that nothing holds, advance a
+    running recovery (delivery.recovery), and wake a delivery job when a delivery is due and the circuit and the
+    rate let a batch or a probe out (retries and recovered replies come due this way). Returns how many failed.
+    Each reads through a partial index (pending rows, running recoveries), as conditions of the index (see
     delivery.queries): the cost follows what is due, not what is held."""
     if not delivery_enabled():
         return 0
@@ -94,6 +96,7 @@ def deliveries_wake_due(*, wake: DeliveryWake) -> int:
     if expired:
         metrics.DELIVERY_ATTEMPTS.labels("failed").inc(expired)
         logger.warning("reply deliveries gave up: past give_up_at", extra={"count": expired})
+    recoveries_advance()
     if deliveries_due(book_ahead=pace.BOOK_AHEAD_SECONDS):
         enqueue_safely(wake)
     return expired

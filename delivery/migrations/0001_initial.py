@@ -64,6 +64,28 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('delivery', 'number'), name='attempt_delivery_number_unique'), models.CheckConstraint(condition=models.Q(('outcome__in', ['delivered', 'retry', 'failed'])), name='attempt_outcome_valid')],
             },
         ),
+        migrations.CreateModel(
+            name='ReplyRecovery',
+            fields=[
+                ('id', models.BigAutoField(primary_key=True, serialize=False)),
+                ('since', models.DateTimeField()),
+                ('until', models.DateTimeField()),
+                ('state', models.CharField(choices=[('running', 'Running'), ('done', 'Done'), ('cancelled', 'Cancelled')], default='running', max_length=9)),
+                ('requested_by', models.CharField(max_length=150)),
+                ('created_at', models.DateTimeField(db_default=core.clock.ClockTimestamp())),
+                ('finished_at', models.DateTimeField(blank=True, null=True)),
+                ('total', models.PositiveIntegerField(blank=True, null=True)),
+                ('requeued', models.PositiveIntegerField(default=0)),
+                ('skipped', models.PositiveIntegerField(default=0)),
+                ('after_created_at', models.DateTimeField(blank=True, null=True)),
+                ('after_message_id', models.UUIDField(blank=True, null=True)),
+            ],
+            options={
+                'verbose_name_plural': 'reply recoveries',
+                'indexes': [models.Index(condition=models.Q(('state', 'running')), fields=['id'], name='recovery_running_idx')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('state__in', ['running', 'done', 'cancelled'])), name='recovery_state_valid'), models.CheckConstraint(condition=models.Q(('since__lt', models.F('until'))), name='recovery_range_valid')],
+            },
+        ),
         # The circuit's one row, which delivery.circuit reads and updates (closed, no failures).
         migrations.RunSQL(
             "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING",
