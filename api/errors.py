@@ -28,7 +28,7 @@ ERROR_CODES: dict[str, str] = {
     "buffer_expired": "400: NEW_MESSAGE or AGENT_MESSAGE whose id was parked and waited longer than ORPHAN_TTL; "
     "never processed.",
     "invalid_cursor": "400: `before` on a conversation's detail is not a cursor the API gave out.",
-    "invalid_range": "400: a recovery whose `since` is not before its `until` (which defaults to now).",
+    "invalid_range": "400: a recovery whose `since` is not before its `until` (at most now), or off the calendar.",
     "invalid_signature": "401: WEBHOOK_SECRET is set and the signature (webhook-signature with webhook-id and "
     "webhook-timestamp, or X-Hub-Signature-256) is missing or matches no secret.",
     "timestamp_out_of_tolerance": "401: a Standard Webhooks request whose webhook-timestamp is further than "

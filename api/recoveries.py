@@ -14,7 +14,8 @@ from api.access import RecoveryAccess
 from api.serializers import ErrorSerializer
 from core.errors import ApplicationError
 from delivery.models import ReplyRecovery
-from delivery.recovery import RecoveryRefused, recovery_cancel, recovery_start
+from delivery.recovery import recovery_cancel, recovery_start
+from delivery.selectors import recovery_find
 from delivery.serializers import RecoveryRequestSerializer, ReplyRecoverySerializer
 
 # The list shows the newest ones only.
@@ -22,8 +23,7 @@ RECOVERIES_LISTED = 20
 
 
 def recovery_get(recovery_id: str) -> ReplyRecovery:
-    recovery = ReplyRecovery.objects.filter(id=int(recovery_id)).first() if recovery_id.isdigit() else None
-    if recovery is None:
+    if (recovery := recovery_find(recovery_id)) is None:
         raise ApplicationError("not_found", "Recovery not found.", status=HTTPStatus.NOT_FOUND)
     return recovery
 
@@ -48,11 +48,7 @@ class RecoveryListApi(APIView):
     def post(self, request: Request) -> Response:
         asked = RecoveryRequestSerializer(data=request.data)
         asked.is_valid(raise_exception=True)
-        try:
-            recovery = recovery_start(**asked.validated_data, requested_by=request.user.get_username())
-        except RecoveryRefused as exc:
-            status = HTTPStatus.CONFLICT if exc.code == "delivery_off" else HTTPStatus.BAD_REQUEST
-            raise ApplicationError(exc.code, exc.detail, status=status) from exc
+        recovery = recovery_start(**asked.validated_data, requested_by=request.user.get_username())
         location = reverse("recovery-detail", kwargs={"recovery_id": recovery.id}, request=request)
         return Response(
             ReplyRecoverySerializer(recovery).data, status=HTTPStatus.ACCEPTED, headers={"Location": location}

@@ -1,6 +1,8 @@
 """The database clock: every window in this service is measured with it."""
 
-from django.db import models
+from datetime import datetime
+
+from django.db import connection, models
 
 
 class ClockTimestamp(models.Func):
@@ -12,3 +14,10 @@ class ClockTimestamp(models.Func):
 
     template = "clock_timestamp()"
     output_field = models.DateTimeField()
+
+
+def database_now() -> datetime:
+    """The database clock, clock_timestamp(): the one every window is measured on."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]

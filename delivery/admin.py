@@ -2,9 +2,10 @@ from django import forms
 from django.contrib import admin, messages
 
 from core.admin import ReadOnlyAdmin
+from core.errors import ApplicationError
 from delivery.circuit import ENABLE_PERMISSION
 from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery, ReplyRecovery
-from delivery.recovery import RECOVER_PERMISSION, RecoveryRefused, recovery_cancel, recovery_range, recovery_start
+from delivery.recovery import RECOVER_PERMISSION, recovery_cancel, recovery_range, recovery_start
 from delivery.selectors import receiver_state
 from delivery.services import deliveries_retry, receiver_enable
 from delivery.tasks import deliveries_send_enqueue
@@ -89,18 +90,21 @@ class ReceiverCircuitAdmin(ReadOnlyAdmin):
 
 
 class ReplyRecoveryForm(forms.ModelForm):
-    until = forms.DateTimeField(required=False, help_text="Empty: now.")
-
     class Meta:
         model = ReplyRecovery
         fields = ["since", "until"]
+        help_texts = {"until": "Empty, or later than now: now."}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["until"].required = False
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("since") is not None:
             try:
                 recovery_range(since=cleaned["since"], until=cleaned.get("until"))
-            except RecoveryRefused as exc:
+            except ApplicationError as exc:
                 raise forms.ValidationError(exc.detail, code=exc.code) from exc
         return cleaned
 
@@ -134,8 +138,12 @@ class ReplyRecoveryAdmin(ReadOnlyAdmin):
         return "counting" if share is None else f"{share:.0%} of {recovery.total}"
 
     def save_model(self, request, obj, form, change) -> None:
+        # The service writes the row; the admin's messages and redirect read it from `obj`.
         started = recovery_start(since=obj.since, until=obj.until, requested_by=request.user.get_username())
-        obj.pk, obj.until = started.pk, started.until
+        obj.__dict__.update(
+            {field.attname: getattr(started, field.attname) for field in ReplyRecovery._meta.concrete_fields}
+        )
+        obj._state.adding = False
 
     @admin.action(
         description="Cancel the selected recoveries (what they queued still goes out)", permissions=["cancel"]

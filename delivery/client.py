@@ -42,10 +42,10 @@ class ReceiverAnswer:
 
 @dataclass(frozen=True)
 class Pace:
-    """The batch's POST slots under REPLY_WEBHOOK_RATE (delivery.pace): the first `lead` seconds from now, then one
-    every `interval` seconds."""
+    """The batch's POST slots under REPLY_WEBHOOK_RATE (delivery.pace): the first at `first` (time.monotonic()),
+    then one every `interval` seconds."""
 
-    lead: float
+    first: float
     interval: float
 
 
@@ -74,7 +74,7 @@ def replies_post(
     starts once `keep_sending` has said False for an answer, or after `send_for` seconds: those replies come back as
     None (not sent). Never raises for the receiver's sake."""
     now = time.monotonic()
-    slots = Slots(now + pace.lead, pace.interval) if pace else None
+    slots = Slots(pace.first, pace.interval) if pace else None
     return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, now + send_for, keep_sending, slots))
 
 

@@ -12,6 +12,7 @@ booked for a reply no batch holds, nor a reply held without its slot; and the ro
 """
 
 import math
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,10 +25,10 @@ BOOK_AHEAD_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Booking:
-    # Seconds from now to the batch's first slot, and between its slots.
-    lead: float
+    # The first slot (time.monotonic()), and seconds between slots.
+    first: float
     interval: float
-    # Seconds from now to the end of the slots booked so far (this batch's included).
+    # Seconds from the booking to the end of the slots booked so far (this batch's included).
     ends_in: float
 
 
@@ -40,12 +41,15 @@ def pace_room(send_window: float) -> int | None:
     """Inside the batch's transaction: lock the receiver's row and say how many slots fit in the batch's send window
     after the ones booked; None when those are booked too far ahead to claim."""
     with connection.cursor() as cursor:
+        # The row first, should it be missing: a lock on no row would let every batch book from now at once.
+        cursor.execute(
+            "INSERT INTO delivery_receivercircuit (id, failures, last_error) VALUES (1, 0, '') ON CONFLICT DO NOTHING"
+        )
         cursor.execute(
             "SELECT greatest(extract(epoch FROM paced_until - clock_timestamp()), 0) "
-            "FROM delivery_receivercircuit WHERE id = 1 FOR UPDATE"
+            "FROM delivery_receivercircuit WHERE id = 1 FOR NO KEY UPDATE"
         )
-        row = cursor.fetchone()
-    lead = float(row[0] or 0) if row else 0.0
+        lead = float(cursor.fetchone()[0] or 0)
     if lead > BOOK_AHEAD_SECONDS:
         return None
     return max(1, math.floor(pace_rate() * (send_window - lead)))
@@ -66,4 +70,7 @@ def pace_book(count: int) -> Booking:
             {"seconds": count / rate},
         )
         ends_in = float(cursor.fetchone()[0])
-    return Booking(max(0.0, ends_in - count / rate), 1 / rate, ends_in)
+    # The slots count from the booking, not from when the batch gets to its POSTs (signing, enqueueing): the next
+    # batch's slots start where these end.
+    booked_at = time.monotonic()
+    return Booking(booked_at + max(0.0, ends_in - count / rate), 1 / rate, ends_in)

@@ -12,13 +12,16 @@ its id (webhook-id, Idempotency-Key), so a receiver that still has it drops the 
 
 import logging
 import math
-from datetime import datetime
+from datetime import UTC, datetime
+from http import HTTPStatus
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from core import metrics
+from core.clock import database_now
+from core.errors import ApplicationError
 from delivery import pace
 from delivery.models import ReplyRecovery
 from delivery.queries import START, deliveries_due_count, deliveries_in_range_count, deliveries_recover_step
@@ -29,22 +32,22 @@ logger = logging.getLogger(__name__)
 RECOVER_PERMISSION = "delivery.add_replyrecovery"
 
 
-class RecoveryRefused(Exception):
-    """A recovery that cannot start: `code` is the API's stable error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
 def recovery_range(*, since: datetime, until: datetime | None = None) -> tuple[datetime, datetime]:
-    """The range a recovery may start with (until: now), or RecoveryRefused."""
+    """The range a recovery may start with, in UTC, or ApplicationError. `until` is now (the database clock) when
+    empty or later: a range reaching into the future would end before replies opened later came into it."""
     if not settings.REPLY_WEBHOOK_URL:
-        raise RecoveryRefused("delivery_off", "Reply delivery is off (REPLY_WEBHOOK_URL is empty): nothing to send.")
-    until = until or timezone.now()
+        raise ApplicationError(
+            "delivery_off",
+            "Reply delivery is off (REPLY_WEBHOOK_URL is empty): nothing to send.",
+            status=HTTPStatus.CONFLICT,
+        )
+    now = database_now()
+    try:
+        since, until = since.astimezone(UTC), min(until.astimezone(UTC), now) if until else now
+    except OverflowError as exc:  # a time at the edge of the calendar, which UTC moves past it
+        raise ApplicationError("invalid_range", "`since` or `until` is out of range.") from exc
     if since >= until:
-        raise RecoveryRefused("invalid_range", "`since` must come before `until` (which defaults to now).")
+        raise ApplicationError("invalid_range", "`since` must come before `until` (which is at most now).")
     return since, until
 
 
@@ -77,12 +80,13 @@ def recovery_step_size() -> int:
 
 def recoveries_advance() -> int:
     """Delivery's periodic step: the oldest running recovery queues its next step, when less than a step's worth
-    is due (the step then wakes a delivery job for them). A recovery another process is advancing is passed over
-    (its row is locked). Returns how many replies were sent again."""
+    is due (the step then wakes a delivery job for them). One recovery at a time: a second periodic step (a second
+    beat) waits for the first's lock, then finds its step due and queues nothing. Returns how many replies were
+    sent again."""
     size = recovery_step_size()
     with transaction.atomic():
         recovery = (
-            ReplyRecovery.objects.select_for_update(skip_locked=True)
+            ReplyRecovery.objects.select_for_update(no_key=True)
             .filter(state=ReplyRecovery.State.RUNNING)
             .order_by("id")
             .first()
@@ -107,6 +111,8 @@ def recoveries_advance() -> int:
             recovery.after_created_at, recovery.after_message_id = step.last_created_at, step.last_message_id
         if step.seen < size:
             recovery.state, recovery.finished_at = ReplyRecovery.State.DONE, timezone.now()
+            # What it found, erasures since its count left out.
+            recovery.total = recovery.requeued + recovery.skipped
         recovery.save()
         if step.requeued:
             transaction.on_commit(lambda: metrics.REPLIES_RECOVERED.inc(step.requeued))

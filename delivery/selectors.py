@@ -1,11 +1,12 @@
 """Reads of the delivery app, for the API, /metrics and /healthz."""
 
+import re
 from collections.abc import Iterable
 
 from django.db.models import Count, Prefetch, prefetch_related_objects
 
 from chat.models import Message
-from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
+from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery, ReplyRecovery
 
 # A reply's attempt log shows its newest attempts only: a reply retried for a day has hundreds.
 ATTEMPT_LOG_SHOWN = 20
@@ -54,3 +55,11 @@ def receiver_state() -> ReceiverCircuit:
     """The receiver's circuit row, in one query: `opened_at` while its circuit is open, `disabled_at` while a 410
     Gone disabled it, and the last error; a closed, enabled one when the row was never written."""
     return ReceiverCircuit.objects.filter(id=1).first() or ReceiverCircuit()
+
+
+def recovery_find(recovery_id: str) -> ReplyRecovery | None:
+    """The recovery with this id, as a path gives it; None for no such recovery, or for text that is no id (ASCII
+    digits that fit a bigint)."""
+    if not re.fullmatch(r"[0-9]{1,18}", recovery_id):
+        return None
+    return ReplyRecovery.objects.filter(id=int(recovery_id)).first()

@@ -96,9 +96,10 @@ def deliveries_wake_due(*, wake: DeliveryWake) -> int:
     if expired:
         metrics.DELIVERY_ATTEMPTS.labels("failed").inc(expired)
         logger.warning("reply deliveries gave up: past give_up_at", extra={"count": expired})
-    recoveries_advance()
     if deliveries_due(book_ahead=pace.BOOK_AHEAD_SECONDS):
         enqueue_safely(wake)
+    # After the wake-up: a recovery's trouble does not hold back retries (what it queues is woken a second later).
+    recoveries_advance()
     return expired
 
 
@@ -159,7 +160,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
         send_for=SEND_WINDOW_SECONDS,
         keep_sending=run.keep_sending,
-        pace=booking and client.Pace(booking.lead, booking.interval),
+        pace=booking and client.Pace(booking.first, booking.interval),
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
     with transaction.atomic():

@@ -134,10 +134,3 @@ def conversations_postpone(conversation_ids: list[uuid.UUID], seconds: float) ->
             "WHERE id = ANY(%s) AND reply_due_at IS NOT NULL",
             [seconds, conversation_ids],
         )
-
-
-def database_now() -> datetime:
-    """The database clock, clock_timestamp(): the one every window is measured on."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]

@@ -23,6 +23,7 @@ from django.db import DatabaseError, transaction
 from chat.models import Conversation, Message
 from chat.reply_timing import GroupRules, group_rules
 from core import metrics
+from core.clock import database_now
 from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
 from scheduler import queries
@@ -202,7 +203,7 @@ def _groups_answer_one_by_one(
                     .filter(id=conversation_id)
                     .values_list("id", *queries.CLAIMED_FIELDS)
                 }
-                part = _groups_answer(claimed, queries.database_now(), rules, wake_delivery)
+                part = _groups_answer(claimed, database_now(), rules, wake_delivery)
         except DatabaseError as error:
             if not _caused_by_rows(error):
                 raise

@@ -165,6 +165,15 @@ def test_the_api_refuses_a_range_that_cannot_work(delivery_on, operator, body, s
     assert not ReplyRecovery.objects.exists()
 
 
+def test_a_range_reaching_into_the_future_ends_now(delivery_on, operator):
+    response = operator.post(
+        "/api/deliveries/recoveries/", {"since": "2026-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z"}, format="json"
+    )
+
+    assert response.status_code == HTTPStatus.ACCEPTED
+    assert ReplyRecovery.objects.get().until <= timezone.now()
+
+
 def test_the_api_refuses_a_recovery_while_delivery_is_off(settings, operator):
     settings.REPLY_WEBHOOK_URL = ""
 
@@ -187,7 +196,7 @@ def test_recoveries_need_the_permission(delivery_on, api, django_user_model):
     assert api.get("/api/deliveries/recoveries/").status_code == HTTPStatus.UNAUTHORIZED
 
 
-@pytest.mark.parametrize("recovery_id", ["999", "abc", "-1"])
+@pytest.mark.parametrize("recovery_id", ["999", "abc", "-1", "²", "99999999999999999999"])
 def test_an_unknown_recovery_is_not_found(delivery_on, operator, recovery_id):
     response = operator.get(f"/api/deliveries/recoveries/{recovery_id}/")
 
@@ -195,17 +204,20 @@ def test_an_unknown_recovery_is_not_found(delivery_on, operator, recovery_id):
 
 
 def test_the_command_starts_a_recovery(delivery_on, capsys):
-    call_command("recover_replies", "--since", "2026-12-05T10:00:00Z", "--until", "2026-12-05T11:00:00")
+    call_command("recover_replies", "--since", "2026-01-05T10:00:00Z", "--until", "2026-01-05T11:00:00")
 
     recovery = ReplyRecovery.objects.get()
     assert (recovery.since.isoformat(), recovery.until.isoformat()) == (
-        "2026-12-05T10:00:00+00:00",
-        "2026-12-05T11:00:00+00:00",
+        "2026-01-05T10:00:00+00:00",
+        "2026-01-05T11:00:00+00:00",
     )
     assert recovery.requested_by == "manage.py recover_replies"
     assert f"recovery {recovery.id} started" in capsys.readouterr().out
-    with pytest.raises(CommandError, match="ISO 8601"):
-        call_command("recover_replies", "--since", "last tuesday")
+    for nonsense in ("last tuesday", "2026-13-45T10:00:00Z"):
+        with pytest.raises(CommandError, match="ISO 8601"):
+            call_command("recover_replies", "--since", nonsense)
+    with pytest.raises(CommandError, match="out of range"):
+        call_command("recover_replies", "--since", "0001-01-01T00:00:00+05:00")
     with pytest.raises(CommandError, match="before"):
         call_command("recover_replies", "--since", "2026-12-05T11:00:00Z", "--until", "2026-12-05T10:00:00Z")
 

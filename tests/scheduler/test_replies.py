@@ -12,8 +12,8 @@ from django.db import connection, transaction
 from chat.models import Conversation, Message
 from chat.reply_timing import GroupRules, group_rules
 from chat.services import conversation_close, message_receive
+from core.clock import database_now
 from scheduler.grouping import open_group_due_at, open_group_reason
-from scheduler.queries import database_now
 from scheduler.replies import FAILING_POSTPONE_SECONDS, replies_write_batch
 from scheduler.services import WAKE_MARGIN, WAKE_STEP, replies_answer, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory

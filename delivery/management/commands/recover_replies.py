@@ -7,12 +7,16 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from core.errors import ApplicationError
 from delivery.models import ReplyRecovery
-from delivery.recovery import RecoveryRefused, recovery_start
+from delivery.recovery import recovery_start
 
 
 def moment(value: str):
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well-formed, but no such date or time
+        parsed = None
     if parsed is None:
         raise CommandError(f"Not an ISO 8601 date and time: {value!r} (e.g. 2026-12-05T10:00:00Z).")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
@@ -32,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, since, until, wait: bool, **options):
         try:
             recovery = recovery_start(since=since, until=until, requested_by="manage.py recover_replies")
-        except RecoveryRefused as exc:
+        except ApplicationError as exc:
             raise CommandError(exc.detail) from exc
         self.stdout.write(f"recovery {recovery.id} started: replies from {recovery.since} to {recovery.until}")
         while wait and recovery.state == ReplyRecovery.State.RUNNING:
