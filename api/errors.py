@@ -47,8 +47,8 @@ ERROR_CODES: dict[str, str] = {
     "throttled": "429: too many requests.",
     "error": "4xx/5xx: any other error the API framework raises.",
     "database_unavailable": "503: PostgreSQL is unreachable; nothing was written, retry later.",
-    "overloaded": "503 (the proxy, deploy/nginx.conf): the webhook's bounded queue is full, or no web container is "
-    "up; nothing was written, retry after Retry-After seconds.",
+    "overloaded": "503 (the proxy, deploy/nginx.conf): the webhook's bounded queue is full or no web container is "
+    "up (nothing was written), or a web worker died under the request; retry after Retry-After seconds.",
 }
 
 

@@ -21,8 +21,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "deploy" / "nginx.conf"
 
 
+def nginx_path() -> str | None:
+    """Debian puts nginx in /usr/sbin, which a user's PATH may lack."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
 def nginx_available() -> bool:
-    return shutil.which("nginx") is not None
+    return nginx_path() is not None
 
 
 class NginxProxy:
@@ -38,6 +43,14 @@ class NginxProxy:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "NginxProxy":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         (self.workdir / "static").mkdir()
         server = (
             CONFIG.read_text()
@@ -58,15 +71,25 @@ class NginxProxy:
             )
             + f"    include {self.workdir}/server.conf;\n}}\n"
         )
+        log = self.workdir / "error.log"
         self.process = subprocess.Popen(
-            ["nginx", "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"), "-g", "daemon off;"]
+            [
+                nginx_path(),
+                "-p",
+                str(self.workdir),
+                "-e",
+                str(log),
+                "-c",
+                str(self.workdir / "nginx.conf"),
+                "-g",
+                "daemon off;",
+            ]
         )
         deadline = time.monotonic() + 10
         while not self._up():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nginx did not start: {(self.workdir / 'error.log').read_text()}")
+                raise RuntimeError(f"nginx did not start: {log.read_text() if log.exists() else 'no error log'}")
             time.sleep(0.05)
-        return self
 
     def _up(self) -> bool:
         try:
@@ -75,7 +98,13 @@ class NginxProxy:
             return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
