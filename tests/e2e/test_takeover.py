@@ -192,10 +192,12 @@ def test_agent_messages_racing_the_reply_batches_of_two_workers(stack):
 
 def test_a_pause_survives_a_restart_of_every_worker(stack):
     conversation_id = opened(stack)
-    send(stack, pause_bot(conversation_id, seconds=PAUSE + 2), HTTPStatus.OK)
     workers = [name for name in stack.processes if name.startswith("worker")]
     for name in workers:
         stack.stop_role(name)
+    # Paused once the workers are down (the web writes it): however long stopping them took under load, the
+    # message comes within the pause, and the workers start again while it lasts.
+    send(stack, pause_bot(conversation_id, seconds=PAUSE + 2), HTTPStatus.OK)
     during = said(stack, conversation_id)
     for name in workers:
         stack.start_role("worker", name)
