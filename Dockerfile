@@ -1,4 +1,4 @@
-# Two images: `app` for web, worker and beat (the role is the argument of bin/entrypoint.sh), and `proxy`, the
+# Two images: `app` for web, worker, delivery and beat (the role is the argument of bin/entrypoint.sh), and `proxy`, the
 # nginx in front of web with the static files of `app`. docker-compose.yml builds each with its target.
 
 # The web UI, built with the pinned npm packages; only its static output goes into the final image.

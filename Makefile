@@ -1,4 +1,4 @@
-# make run   start the service locally (web, worker, beat) against the local PostgreSQL and Redis
+# make run   start the service locally (web, worker, delivery, beat) against the local PostgreSQL and Redis
 # make test  run the linters and the whole test suite
 # make test-fast  the linters and the tests that start no process and no browser (a developer's quick loop)
 # make bench run the benchmarks (not part of the tests)
@@ -49,5 +49,6 @@ run: venv services
 	scripts/run_local.sh
 
 bench: venv services
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(VENV)/bin/python bench/webhook_bench.py
 	$(VENV)/bin/python bench/history_bench.py --keep

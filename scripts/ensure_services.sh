@@ -2,9 +2,32 @@
 # Start the local PostgreSQL and Redis if they are not answering (Debian packages, as on this project's machines).
 set -euo pipefail
 
+# "host port" of a URL like scheme://[user[:password]@]host[:port]/..., the port defaulting to $2.
+url_host_port() {
+  local rest="${1#*://}"
+  rest="${rest##*@}"
+  rest="${rest%%/*}"
+  local host="${rest%%:*}" port="${rest##*:}"
+  [ "$port" = "$rest" ] && port="$2"
+  echo "$host $port"
+}
+
+is_local() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ] || [ "$1" = "::1" ]; }
+
+# The exported DATABASE_URL and CELERY_BROKER_URL name the servers when set; PGHOST/PGPORT/REDIS_PORT otherwise.
+if [ -n "${DATABASE_URL:-}" ]; then read -r PGHOST PGPORT <<<"$(url_host_port "$DATABASE_URL" 5432)"; fi
+if [ -n "${CELERY_BROKER_URL:-}" ]; then read -r REDIS_HOST REDIS_PORT <<<"$(url_host_port "$CELERY_BROKER_URL" 6379)"; fi
 PGHOST="${PGHOST:-127.0.0.1}"
 PGPORT="${PGPORT:-5432}"
+REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
+
+# Servers elsewhere are someone else's: checked, never installed or started here.
+if ! is_local "$PGHOST" || ! is_local "$REDIS_HOST"; then
+  pg_isready -h "$PGHOST" -p "$PGPORT"
+  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping
+  exit 0
+fi
 
 if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
   echo "PostgreSQL is not answering on $PGHOST:$PGPORT; starting the local cluster"

@@ -1,4 +1,4 @@
-"""`make run`'s script starts web, worker and beat with bin/entrypoint.sh; /healthz is 200, then 503 naming
+"""`make run`'s script starts web, worker, delivery and beat with bin/entrypoint.sh; /healthz is 200, then 503 naming
 Redis when Redis stops; Ctrl-C stops every process."""
 
 import os
