@@ -125,6 +125,11 @@ class MessageSerializer(serializers.Serializer):
         help_text="A reply of the bot: why it was sent (quiet, max_wait, max_messages, closed, handoff); null for "
         "INBOUND and for agents' messages."
     )
+    due_at = UTCDateTimeField(
+        allow_null=True,
+        help_text="A reply of the bot: when its group fell due (its window ended, max_wait came, it filled up, it "
+        "asked for a person, or the conversation closed); null otherwise.",
+    )
 
     delivery = serializers.SerializerMethodField(
         help_text="OUTBOUND, when reply delivery is on: its delivery state; null otherwise."

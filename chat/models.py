@@ -126,6 +126,10 @@ class Message(models.Model):
     handoff = models.BooleanField(default=False, db_default=False)
     # Why an OUTBOUND was sent; empty for INBOUND (a database default, so the raw INSERTs need not name it).
     send_reason = models.CharField(max_length=12, choices=SendReason.choices, blank=True, default="", db_default="")
+    # A bot's reply: when its group fell due (its window ended, its first message waited max_wait, it filled up,
+    # asked for a person, or its conversation closed), for the message's timeline; the reply came a sweep later at
+    # most. Empty for the rest.
+    due_at = models.DateTimeField(null=True, blank=True)
     # The OUTBOUND that answered this INBOUND.
     reply = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers", db_index=False
@@ -159,6 +163,7 @@ class Message(models.Model):
             models.CheckConstraint(condition=~Q(content=""), name="message_content_not_empty"),
             # Only the bot's replies say why they were sent.
             models.CheckConstraint(condition=Q(author="bot") | Q(send_reason=""), name="message_send_reason_only_bot"),
+            models.CheckConstraint(condition=Q(author="bot") | Q(due_at__isnull=True), name="message_due_at_only_bot"),
         ]
 
     def __str__(self) -> str:

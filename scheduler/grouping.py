@@ -71,6 +71,15 @@ def open_group_due_at(group: list[Arrival], closed: bool, rules: GroupRules) -> 
     return next(instant for instant in instants if open_group_reason(group, instant, closed, rules) is not None)
 
 
+def group_due_at(group: list[Arrival], reason: str, rules: GroupRules, answered_at: datetime) -> datetime:
+    """When an answered group fell due, for the message's timeline: by the same rule as open_group_due_at. A group
+    answered because its conversation closed fell due at the close, which the batch saw at `answered_at` (its
+    own instants had not come, or the reason would be theirs)."""
+    if reason == Message.SendReason.CLOSED:
+        return answered_at
+    return min(open_group_due_at(group, False, rules), answered_at)
+
+
 def reply_content(group: list[Arrival]) -> str:
     """The header, then one id per line in timestamp-then-arrival order, and a trailing newline."""
     ordered = sorted(group, key=message_order_key)

@@ -77,10 +77,11 @@ def replies_insert(replies: "list[Reply]") -> None:
         cursor.execute(
             """
             INSERT INTO chat_message
-                (id, conversation_id, type, author, content, timestamp, received_at, pending, send_reason)
-            SELECT r.id, r.conversation_id, %s, %s, r.content, r.generated_at, r.generated_at, false, r.send_reason
-            FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[])
-                 AS r (id, conversation_id, content, generated_at, send_reason)
+                (id, conversation_id, type, author, content, timestamp, received_at, pending, send_reason, due_at)
+            SELECT r.id, r.conversation_id, %s, %s, r.content, r.generated_at, r.generated_at, false, r.send_reason,
+                   r.due_at
+            FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[])
+                 AS r (id, conversation_id, content, generated_at, send_reason, due_at)
             """,
             [
                 Message.Type.OUTBOUND,
@@ -90,6 +91,7 @@ def replies_insert(replies: "list[Reply]") -> None:
                 [reply.content for reply in replies],
                 [reply.generated_at for reply in replies],
                 [reply.send_reason for reply in replies],
+                [reply.due_at for reply in replies],
             ],
         )
 

@@ -27,7 +27,14 @@ from core.clock import database_now
 from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
 from scheduler import queries
-from scheduler.grouping import Arrival, message_groups_split, open_group_due_at, open_group_reason, reply_content
+from scheduler.grouping import (
+    Arrival,
+    group_due_at,
+    message_groups_split,
+    open_group_due_at,
+    open_group_reason,
+    reply_content,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +55,15 @@ class Reply:
     content: str
     generated_at: datetime
     send_reason: str
+    # When its group fell due (the message's timeline).
+    due_at: datetime
     answers: tuple[uuid.UUID, ...]
     # Seconds from the group's last arrival to the reply (the lag metric).
     lag: float
 
     @classmethod
     def answering(
-        cls, group: list[Arrival], conversation_id: uuid.UUID, reason: str, generated_at: datetime
+        cls, group: list[Arrival], conversation_id: uuid.UUID, reason: str, generated_at: datetime, rules: GroupRules
     ) -> "Reply":
         return cls(
             id=uuid.uuid4(),
@@ -62,6 +71,7 @@ class Reply:
             content=reply_content(group),
             generated_at=generated_at,
             send_reason=reason,
+            due_at=group_due_at(group, reason, rules, generated_at),
             answers=tuple(message.id for message in group),
             lag=(generated_at - group[-1].received_at).total_seconds(),
         )
@@ -171,7 +181,9 @@ def _groups_answer(
             groups.append((newest, reason))
         for n, (group, reason) in enumerate(groups):
             # Replies of one conversation a microsecond apart, so they keep their order.
-            written.replies.append(Reply.answering(group, conversation_id, reason, now + timedelta(microseconds=n)))
+            written.replies.append(
+                Reply.answering(group, conversation_id, reason, now + timedelta(microseconds=n), rules)
+            )
     if written.replies:
         queries.replies_insert(written.replies)
         written.answered = queries.messages_mark_answered(

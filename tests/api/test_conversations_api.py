@@ -34,6 +34,7 @@ def test_detail_returns_the_conversation_with_and_without_trailing_slash(api, su
             "reply_id": None,
             "handled_by": None,
             "send_reason": None,
+            "due_at": None,
             "delivery": None,
         }
     ]

@@ -210,6 +210,18 @@ def test_a_message_that_fills_its_group_makes_it_due_now(settings):
     assert conversation.reply_due_at == newest.received_at
     [reply] = replies_answer_due(conversation.id)
     assert reply.send_reason == Message.SendReason.MAX_MESSAGES
+    assert reply.due_at == newest.received_at  # the timeline's "fell due": when the third message came
+
+
+def test_a_quiet_reply_fell_due_at_its_last_arrival_plus_the_window(settings):
+    [conversation] = due_conversations(settings, 1)
+    last = Message.objects.filter(conversation=conversation).latest("received_at")
+
+    [reply] = replies_answer_due(conversation.id)
+
+    assert reply.send_reason == Message.SendReason.QUIET
+    assert reply.due_at == last.received_at + timedelta(seconds=settings.GROUP_WINDOW_SECONDS)
+    assert reply.due_at <= reply.timestamp
 
 
 def test_a_close_makes_waiting_messages_due_now_and_leaves_an_idle_conversation_idle():
