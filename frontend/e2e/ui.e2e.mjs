@@ -2,12 +2,16 @@
 // stack: create a conversation and send two messages from the console, see them pending, see the one OUTBOUND
 // reply after the window, write as an agent and resume the bot, close the conversation and see its status change.
 //
-//   BASE_URL=http://127.0.0.1:8000 WINDOW_SECONDS=5 SCREENSHOT=../docs/screenshot-conversation.png node e2e/ui.e2e.mjs
+// With reply delivery on, the first message's timeline shows the way to its reply and the delivery attempt.
+//
+//   BASE_URL=http://127.0.0.1:8000 WINDOW_SECONDS=5 SCREENSHOT=../docs/screenshot-conversation.png \
+//     TIMELINE_SCREENSHOT=../docs/screenshot-timeline.png node e2e/ui.e2e.mjs
 import { chromium } from 'playwright-core'
 
 const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:8000'
 const WINDOW_SECONDS = Number(process.env.WINDOW_SECONDS ?? 5)
 const SCREENSHOT = process.env.SCREENSHOT
+const TIMELINE_SCREENSHOT = process.env.TIMELINE_SCREENSHOT
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium'
 
 function check(condition, message) {
@@ -72,6 +76,20 @@ try {
   const inBox = await inbound.first().boundingBox()
   check(box.x > inBox.x, 'the reply is on the right, the user on the left')
   if (SCREENSHOT) await page.screenshot({ path: SCREENSHOT, fullPage: true })
+
+  // The reply reaches the receiver; the first message's timeline goes from its arrival to that attempt.
+  await outbound.first().locator('.delivery-tag[data-delivery=delivered]').waitFor({ timeout: 20000 })
+  await inbound.first().locator('.timeline summary').click()
+  const steps = inbound.first().locator('.timeline li')
+  await steps.locator('text=entrega #1').waitFor()
+  const kinds = await steps.evaluateAll((items) => items.map((item) => item.dataset.step))
+  check(
+    kinds.join(',') === 'arrived,group,due,replied,attempt',
+    `the first message's timeline: arrival, group, due, reply, delivery (${kinds.join(',')})`,
+  )
+  const due = await steps.nth(2).innerText()
+  check(/o grupo venceu \(após o silêncio\)/.test(due), `it says when the group fell due and why (${due})`)
+  if (TIMELINE_SCREENSHOT) await inbound.first().screenshot({ path: TIMELINE_SCREENSHOT })
 
   await text.fill('Sou a Ana, vou te ajudar.')
   await console_.getByRole('button', { name: 'AGENT_MESSAGE' }).click()

@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.conftest import running_stack
 from tests.e2e.stack import ROOT
+from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -18,9 +19,21 @@ WINDOW_SECONDS = "3"
 def stack():
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("frontend/dist is missing: scripts/build_frontend.sh runs before the tests (make test)")
-    yield from running_stack(
-        "ui", env={"GROUP_WINDOW_SECONDS": WINDOW_SECONDS, "ORPHAN_TTL_SECONDS": "6", "SWEEP_INTERVAL_SECONDS": "0.5"}
-    )
+    receiver = Receiver().start()  # reply delivery on: the timeline shows the attempts
+    try:
+        yield from running_stack(
+            "ui",
+            env={
+                "GROUP_WINDOW_SECONDS": WINDOW_SECONDS,
+                "ORPHAN_TTL_SECONDS": "6",
+                "SWEEP_INTERVAL_SECONDS": "0.5",
+                "REPLY_WEBHOOK_URL": receiver.url,
+                "REPLY_WEBHOOK_SECRET": "ui-reply-secret",
+            },
+            deliverers=1,
+        )
+    finally:
+        receiver.stop()
 
 
 def test_ui_shows_a_burst_answered_once_and_the_conversation_closed(stack, tmp_path):
@@ -32,6 +45,7 @@ def test_ui_shows_a_burst_answered_once_and_the_conversation_closed(stack, tmp_p
             "BASE_URL": stack.base_url,
             "WINDOW_SECONDS": WINDOW_SECONDS,
             "SCREENSHOT": str(tmp_path / "conversation.png"),
+            "TIMELINE_SCREENSHOT": str(tmp_path / "timeline.png"),
         },
         capture_output=True,
         text=True,
@@ -41,6 +55,7 @@ def test_ui_shows_a_burst_answered_once_and_the_conversation_closed(stack, tmp_p
     print(result.stdout, result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "conversation.png").stat().st_size > 10_000
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
 
 
 def test_ui_index_and_assets_are_served_by_django(stack):
