@@ -9,6 +9,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from chat.services import MESSAGE_ATTEMPTS
 from core.errors import ApplicationError, error_body
 
 # Every `code` an error body can carry, with what it means. The OpenAPI schema and docs list them from here.
@@ -41,7 +42,8 @@ ERROR_CODES: dict[str, str] = {
     "method_not_allowed": "405: the method is not allowed on this path.",
     "not_acceptable": "406: the Accept header asks for a format other than JSON.",
     "delivery_off": "409: a recovery while reply delivery is off (REPLY_WEBHOOK_URL is empty).",
-    "try_again": "409: NEW_MESSAGE or AGENT_MESSAGE raced with concurrent changes three times; send it again.",
+    "try_again": f"409: NEW_MESSAGE or AGENT_MESSAGE raced with concurrent changes {MESSAGE_ATTEMPTS} times; send it "
+    "again.",
     "payload_too_large": "413: the body is larger than WEBHOOK_MAX_BODY_BYTES.",
     "unsupported_media_type": "415: the body's Content-Type is not JSON (endpoints other than the webhook).",
     "throttled": "429: too many requests.",

@@ -68,10 +68,11 @@ def conversation_create(
         raise ApplicationError("conversation_exists", f"Conversation {conversation_id} already exists.")
     # The attach rule compares arrival with created_at, so adopting after the commit is exact; a crash here
     # leaves the messages PARKED and the next sweep attaches them.
-    adopted = parked_messages_adopt(conversation) if conversation.has_parked else []
     logger.info("conversation created", extra={"conversation_id": str(conversation_id)})
-    if adopted:
-        # Read again: attaching may have paused the bot and taken messages over (chat.takeover).
+    if conversation.has_parked:
+        parked_messages_adopt(conversation)
+        # Read again, whoever attached them (a sweep may have, between the commit and the adopt), and as attaching
+        # left them (it may have paused the bot and taken messages over: chat.takeover).
         return conversation_detail(Conversation.objects.get(id=conversation_id))
     return ConversationDetail(conversation, [])
 

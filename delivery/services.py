@@ -65,15 +65,13 @@ def delivery_enabled() -> bool:
     return bool(settings.REPLY_WEBHOOK_URL)
 
 
-def reply_deliveries_open(
-    reply_ids: list[uuid.UUID], *, now: datetime, wake: DeliveryWake | None
-) -> list[ReplyDelivery]:
+def reply_deliveries_open(reply_ids: list[uuid.UUID], *, now: datetime, wake: DeliveryWake | None) -> None:
     """Inside the replies' transaction (`now` is its database clock): record their deliveries as pending and due
     with one INSERT (when delivery is on), and wake a delivery job once the transaction commits."""
     if not delivery_enabled() or not reply_ids:
-        return []
+        return
     give_up_at = now + timedelta(seconds=settings.REPLY_DELIVERY_MAX_SECONDS)
-    deliveries = ReplyDelivery.objects.bulk_create(
+    ReplyDelivery.objects.bulk_create(
         # next_attempt_at is the database default, the insert's clock: due at once, in the order written.
         [ReplyDelivery(message_id=reply_id, give_up_at=give_up_at) for reply_id in reply_ids],
         # Eight parameters a row: a batch with many replies stays under PostgreSQL's 65,535 per statement.
@@ -81,7 +79,6 @@ def reply_deliveries_open(
     )
     if wake is not None:
         transaction.on_commit(lambda: enqueue_safely(wake))
-    return deliveries
 
 
 def deliveries_wake_due(*, wake: DeliveryWake) -> int:

@@ -255,7 +255,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 # Celery logs two INFO lines per job (received, succeeded): with a sweep every second that is most of the log.
-# They show at LOG_LEVEL=DEBUG; the service logs its own line for every reply written.
+# They show at LOG_LEVEL=DEBUG; the service logs its own line for every reply batch.
 job_log_level = "DEBUG" if LOG_LEVEL == "DEBUG" else "WARNING"
 LOGGING = {
     "version": 1,

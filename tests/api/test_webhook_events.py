@@ -8,6 +8,8 @@ from http import HTTPStatus
 import pytest
 from django.db import connection, transaction
 
+from chat import parking
+from chat import services as chat_services
 from chat.models import Conversation, Message, ParkedMessage
 from chat.services import message_receive
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory, ParkedMessageFactory
@@ -212,6 +214,22 @@ def test_parked_message_is_attached_when_conversation_arrives_within_ttl(webhook
     assert [m["id"] for m in response.json()["messages"]] == [str(early), str(late)]
     assert all(m["pending"] for m in response.json()["messages"])
     assert set(ParkedMessage.objects.values_list("state", flat=True)) == {ParkedMessage.State.ATTACHED}
+
+
+def test_the_201_shows_messages_a_sweep_attached_between_the_commit_and_the_adopt(webhook, monkeypatch):
+    conversation_id, message_id = uuid.uuid4(), uuid.uuid4()
+    webhook.post(new_message(message_id, conversation_id))
+    adopt = chat_services.parked_messages_adopt
+
+    def sweep_first(conversation):
+        parking.parked_messages_attach()  # the sweep takes them first: the adopt finds none left
+        return adopt(conversation)
+
+    monkeypatch.setattr(chat_services, "parked_messages_adopt", sweep_first)
+    response = webhook.post(new_conversation(conversation_id))
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert [m["id"] for m in response.json()["messages"]] == [str(message_id)]
 
 
 def test_attached_message_keeps_its_own_arrival_time(webhook):
