@@ -126,9 +126,8 @@ class Message(models.Model):
     handoff = models.BooleanField(default=False, db_default=False)
     # Why an OUTBOUND was sent; empty for INBOUND (a database default, so the raw INSERTs need not name it).
     send_reason = models.CharField(max_length=12, choices=SendReason.choices, blank=True, default="", db_default="")
-    # A bot's reply: when its group fell due (its window ended, its first message waited max_wait, it filled up,
-    # asked for a person, or its conversation closed), for the message's timeline; the reply came a sweep later at
-    # most. Empty for the rest.
+    # A bot's reply: when its group fell due by the reason it carries (scheduler.grouping.group_due_at), for the
+    # message's timeline. Empty for the rest.
     due_at = models.DateTimeField(null=True, blank=True)
     # The OUTBOUND that answered this INBOUND.
     reply = models.ForeignKey(

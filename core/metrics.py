@@ -67,6 +67,9 @@ DELIVERY_ATTEMPTS = Counter(
     "Reply delivery attempts by outcome (delivered, retry, failed); with REPLY_WEBHOOK_URL set.",
     ["outcome"],
 )
+# At zero from the start: increase() sees the first failure only in a series that existed before it.
+for _outcome in ("delivered", "retry", "failed"):
+    DELIVERY_ATTEMPTS.labels(_outcome)
 DELIVERY_BATCH_SECONDS = Histogram(
     "realmate_reply_delivery_batch_seconds",
     "Duration of one delivery batch (claim, POSTs, settle).",

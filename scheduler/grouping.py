@@ -72,12 +72,16 @@ def open_group_due_at(group: list[Arrival], closed: bool, rules: GroupRules) -> 
 
 
 def group_due_at(group: list[Arrival], reason: str, rules: GroupRules, answered_at: datetime) -> datetime:
-    """When an answered group fell due, for the message's timeline: by the same rule as open_group_due_at. A group
-    answered because its conversation closed fell due at the close, which the batch saw at `answered_at` (its
-    own instants had not come, or the reason would be theirs)."""
-    if reason == Message.SendReason.CLOSED:
-        return answered_at
-    return min(open_group_due_at(group, False, rules), answered_at)
+    """When an answered group fell due by the reason its reply carries, for the message's timeline: the message
+    that asked for a person or filled it, the end of its window of quiet, its first message's max_wait. A group
+    answered because its conversation closed fell due at the close, which the batch saw at `answered_at`."""
+    due = {
+        Message.SendReason.HANDOFF: group[-1].received_at,
+        Message.SendReason.MAX_MESSAGES: group[-1].received_at,
+        Message.SendReason.QUIET: group[-1].received_at + rules.window,
+        Message.SendReason.MAX_WAIT: group[0].received_at + rules.max_wait,
+    }.get(reason, answered_at)
+    return min(due, answered_at)
 
 
 def reply_content(group: list[Arrival]) -> str:

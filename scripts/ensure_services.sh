@@ -2,14 +2,9 @@
 # Start the local PostgreSQL and Redis if they are not answering (Debian packages, as on this project's machines).
 set -euo pipefail
 
-# "host port" of a URL like scheme://[user[:password]@]host[:port]/..., the port defaulting to $2.
+# "host port" of a URL (Python's parser: passwords, IPv6, no host); the port defaulting to $2, the host to 127.0.0.1.
 url_host_port() {
-  local rest="${1#*://}"
-  rest="${rest##*@}"
-  rest="${rest%%/*}"
-  local host="${rest%%:*}" port="${rest##*:}"
-  [ "$port" = "$rest" ] && port="$2"
-  echo "$host $port"
+  python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(p.hostname or "127.0.0.1", p.port or sys.argv[2])' "$1" "$2"
 }
 
 is_local() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ] || [ "$1" = "::1" ]; }
@@ -22,14 +17,17 @@ PGPORT="${PGPORT:-5432}"
 REDIS_HOST="${REDIS_HOST:-127.0.0.1}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 
-# Servers elsewhere are someone else's: checked, never installed or started here.
-if ! is_local "$PGHOST" || ! is_local "$REDIS_HOST"; then
+# A server elsewhere is someone else's: checked, never installed or started here.
+if ! is_local "$PGHOST"; then
   pg_isready -h "$PGHOST" -p "$PGPORT"
-  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping
-  exit 0
+  PG_ELSEWHERE=1
+fi
+if ! is_local "$REDIS_HOST"; then
+  echo "Redis is at $REDIS_HOST:$REDIS_PORT: not started here"
+  REDIS_ELSEWHERE=1
 fi
 
-if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
+if [ -z "${PG_ELSEWHERE:-}" ] && ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
   echo "PostgreSQL is not answering on $PGHOST:$PGPORT; starting the local cluster"
   if ! command -v pg_ctlcluster >/dev/null; then
     apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
@@ -39,7 +37,7 @@ if ! pg_isready -q -h "$PGHOST" -p "$PGPORT" 2>/dev/null; then
   for _ in $(seq 1 30); do pg_isready -q -h "$PGHOST" -p "$PGPORT" && break; sleep 1; done
 fi
 
-if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+if [ -z "${REDIS_ELSEWHERE:-}" ] && ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   echo "Redis is not answering on 127.0.0.1:$REDIS_PORT; starting it"
   if ! command -v redis-server >/dev/null; then
     apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
@@ -50,5 +48,5 @@ if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
   for _ in $(seq 1 30); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 
-pg_isready -h "$PGHOST" -p "$PGPORT"
-redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping
+[ -n "${PG_ELSEWHERE:-}" ] || pg_isready -h "$PGHOST" -p "$PGPORT"
+[ -n "${REDIS_ELSEWHERE:-}" ] || redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping

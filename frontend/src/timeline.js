@@ -19,11 +19,14 @@ export function messageTimeline(message, messages) {
   }
   const reply = message.reply_id ? messages.find((m) => m.id === message.reply_id) : null
   if (!reply) {
-    const label = message.pending ? 'aguardando: o grupo ainda não venceu' : 'a resposta está em outra página'
+    let label = 'sem resposta registrada'
+    if (message.pending) label = 'aguardando: o grupo ainda não venceu'
+    else if (message.reply_id) label = 'a resposta está em outra página'
     steps.push({ kind: 'waiting', at: null, label })
     return steps
   }
-  const group = messages.filter((m) => m.reply_id === reply.id).length
+  // The reply lists the group's ids, one per line after its header: the whole group, loaded or not.
+  const group = reply.content.trim().split('\n').length - 1
   steps.push({ kind: 'group', at: null, label: `entrou num grupo de ${group} mensage${group === 1 ? 'm' : 'ns'}` })
   if (reply.due_at) {
     const reason = REASONS[reply.send_reason] ?? reply.send_reason
@@ -35,8 +38,12 @@ export function messageTimeline(message, messages) {
     const answer = attempt.status ?? 'sem resposta'
     steps.push({ kind: 'attempt', at: attempt.started_at, label: `entrega #${attempt.number}: ${answer} (${attempt.outcome})` })
   }
-  if (reply.delivery?.state === 'pending' && !reply.delivery.log?.length) {
-    steps.push({ kind: 'attempt', at: null, label: 'entrega pendente' })
+  const delivery = reply.delivery
+  if (delivery && delivery.attempts > (delivery.log?.length ?? 0)) {
+    // No attempt logged yet, or older ones than the log shows.
+    steps.push({ kind: 'delivery', at: null, label: `entrega: ${delivery.state}, ${delivery.attempts} tentativa(s) ao todo` })
+  } else if (delivery && !delivery.log?.length) {
+    steps.push({ kind: 'delivery', at: null, label: `entrega: ${delivery.state}` })
   }
   return steps
 }

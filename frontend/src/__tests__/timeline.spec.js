@@ -6,11 +6,13 @@ const second = { id: 'b', type: 'INBOUND', received_at: '2026-01-01T00:00:02Z', 
 const reply = {
   id: 'r',
   type: 'OUTBOUND',
+  content: 'Mensagens recebidas:\na\nb\n',
   timestamp: '2026-01-01T00:00:07.400Z',
   due_at: '2026-01-01T00:00:07Z',
   send_reason: 'quiet',
   delivery: {
     state: 'delivered',
+    attempts: 2,
     log: [
       { number: 2, started_at: '2026-01-01T00:00:10Z', status: 200, outcome: 'delivered' },
       { number: 1, started_at: '2026-01-01T00:00:07.500Z', status: 503, outcome: 'retry' },
@@ -33,6 +35,16 @@ describe('messageTimeline', () => {
     const waiting = { ...first, pending: true, reply_id: null, handled_by: null }
 
     expect(messageTimeline(waiting, [waiting]).map((step) => step.kind)).toEqual(['arrived', 'waiting'])
+  })
+
+  it('counts the group from the reply, whatever page its other messages are on', () => {
+    expect(messageTimeline(first, [first, reply])[1].label).toBe('entrou num grupo de 2 mensagens')
+  })
+
+  it('says where a delivery stands when no attempt is logged yet', () => {
+    const waiting = { ...reply, delivery: { state: 'pending', attempts: 0, log: [] } }
+
+    expect(messageTimeline(first, [first, waiting]).at(-1)).toMatchObject({ kind: 'delivery', label: 'entrega: pending' })
   })
 
   it('says a person has a message taken over', () => {
