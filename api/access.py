@@ -35,28 +35,32 @@ class TokenOrStaffSession(BasePermission):
         return isinstance(request.auth, Token) or is_staff_session(request)
 
 
-class EraseAccess(TokenOrStaffSession):
-    """Erasing a conversation, whatever API_AUTH_REQUIRED says: a token or a staff session whose user holds
-    ERASE_PERMISSION, as the admin's action asks."""
+class PermittedAccess(TokenOrStaffSession):
+    """An operator's action, whatever API_AUTH_REQUIRED says: a token or a staff session whose user holds
+    `permission`, as the admin's action asks."""
+
+    permission: str
 
     def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm(ERASE_PERMISSION)
+        return super().has_permission(request, view) and request.user.has_perm(self.permission)
 
 
-class ReceiverAccess(TokenOrStaffSession):
-    """Enabling the reply receiver again, whatever API_AUTH_REQUIRED says: a token or a staff session whose user may
-    change the receiver's circuit, as the admin's action asks."""
+class EraseAccess(PermittedAccess):
+    """Erasing a conversation."""
 
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm(ENABLE_PERMISSION)
+    permission = ERASE_PERMISSION
 
 
-class RecoveryAccess(TokenOrStaffSession):
-    """Reply recoveries, whatever API_AUTH_REQUIRED says: a token or a staff session whose user may add recoveries,
-    as the admin asks."""
+class ReceiverAccess(PermittedAccess):
+    """Enabling the reply receiver again (may change the receiver's circuit)."""
 
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm(RECOVER_PERMISSION)
+    permission = ENABLE_PERMISSION
+
+
+class RecoveryAccess(PermittedAccess):
+    """Reply recoveries (may add recoveries)."""
+
+    permission = RECOVER_PERMISSION
 
 
 class StaffSession(BasePermission):
