@@ -67,10 +67,11 @@ def test_a_batch_claims_only_the_slots_of_its_send_window_and_waiting_costs_no_a
 
     assert (first.claimed, second.claimed) == (fits, 0)
     assert first.outcomes["delivered"] == fits
-    # When each POST started (its slot), not when it arrived.
-    times = sorted(DeliveryAttempt.objects.values_list("started_at", flat=True))
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:], strict=False)]
-    assert min(gaps) >= 0.24  # a slot every 0.25 s
+    # When each POST started (its slot, give or take the event loop's wake-up: milliseconds, more under load), not
+    # when it arrived. A slot every 0.25 s: never more than the rate in a second, spread over the whole window.
+    times = sorted(start.timestamp() for start in DeliveryAttempt.objects.values_list("started_at", flat=True))
+    assert most_in_any_second(times) <= 4 + 1  # a second's edges may catch one more
+    assert times[-1] - times[0] >= (fits - 1) * 0.25 - 0.1
     waiting = ReplyDelivery.objects.filter(state="pending")
     assert waiting.count() == 20 - fits
     assert set(waiting.values_list("attempts", flat=True)) == {0}
