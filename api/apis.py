@@ -43,7 +43,7 @@ from chat import erasure, selectors, services, takeover
 from chat.models import CONVERSATION_ORDER
 from chat.selectors import ConversationDetail
 from chat.services import MessageReceipt
-from core import metrics
+from core import metrics, tracing
 from core.errors import ApplicationError
 from core.signing import secrets_list, signature_for
 from delivery.selectors import replies_deliveries_load
@@ -91,7 +91,9 @@ class WebhookApi(APIView):
         started = time.perf_counter()
         response = super().dispatch(request, *args, **kwargs)
         metrics.WEBHOOK_SECONDS.labels(self.event_type).observe(time.perf_counter() - started)
-        metrics.WEBHOOK_REQUESTS.labels(self.event_type, webhook_outcome(self.event_type, response)).inc()
+        outcome = webhook_outcome(self.event_type, response)
+        metrics.WEBHOOK_REQUESTS.labels(self.event_type, outcome).inc()
+        tracing.attributes_set({tracing.ATTRIBUTE_EVENT: self.event_type, tracing.ATTRIBUTE_OUTCOME: outcome})
         return response
 
     @extend_schema(**WEBHOOK_SCHEMA)
@@ -114,6 +116,9 @@ class WebhookApi(APIView):
         data = event.data(data=envelope.validated_data["data"])
         if not data.is_valid():
             raise serializers.ValidationError({"data": data.errors})
+        tracing.ids_set(
+            conversation_id=data.validated_data["conversation_id"], message_id=data.validated_data.get("message_id")
+        )
         result = event.service(**data.validated_data, event_at=envelope.validated_data["timestamp"])
 
         if isinstance(result, MessageReceipt):

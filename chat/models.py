@@ -129,6 +129,9 @@ class Message(models.Model):
     # A bot's reply: when its group fell due by the reason it carries (scheduler.grouping.group_due_at), for the
     # message's timeline. Empty for the rest.
     due_at = models.DateTimeField(null=True, blank=True)
+    # With traces on (core.tracing), the W3C traceparent of the span that produced it, when that was sampled: an
+    # INBOUND's webhook request, a bot's reply. Read by the next step, in another process, to join the trace.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     # The OUTBOUND that answered this INBOUND.
     reply = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="answers", db_index=False
@@ -190,6 +193,8 @@ class ParkedMessage(models.Model):
     received_at = models.DateTimeField(db_default=ClockTimestamp())
     # A NEW_MESSAGE that asked for a person (HANDOFF_KEYWORDS), decided as it arrived.
     handoff = models.BooleanField(default=False, db_default=False)
+    # Its webhook request's traceparent (Message.traceparent), carried to the message when it is attached.
+    traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     state = models.CharField(max_length=8, choices=State.choices, default=State.PARKED)
     resolved_at = models.DateTimeField(null=True, blank=True)
 

@@ -60,6 +60,7 @@ def parked_message_park(
     event_at: datetime,
     author: str = Message.Author.USER,
     handoff: bool = False,
+    traceparent: str = "",
 ) -> None:
     """Store a message as PARKED. Raises IntegrityError when the id is parked already (the caller classifies it, see
     parked_message_redelivery)."""
@@ -70,6 +71,7 @@ def parked_message_park(
         timestamp=event_at,
         author=author,
         handoff=handoff,
+        traceparent=traceparent,
     )
     logger.info("message parked", extra={"conversation_id": str(conversation_id), "message_id": str(message_id)})
 
@@ -174,6 +176,7 @@ def attach_plan(
                 received_at=row.received_at,
                 pending=not agent,
                 handoff=handoff,
+                traceparent=row.traceparent,
             )
         )
     return plan

@@ -125,6 +125,7 @@ def message_insert_if_open(
     rules: GroupRules,
     handoff: bool = False,
     pause_seconds: float = 0,
+    traceparent: str = "",
 ) -> "InsertedMessage | None":
     """Insert an INBOUND message if its conversation exists and is OPEN and the id is new in both tables (else
     None). Pending, unless a person has the conversation at its arrival (bot_paused_until after it): then taken
@@ -150,9 +151,9 @@ def message_insert_if_open(
                 SELECT c.*, clock_timestamp() AS at FROM conversation c
             ), inserted AS (
                 INSERT INTO chat_message (id, conversation_id, type, content, timestamp, received_at, pending,
-                                          taken_over, handoff)
+                                          taken_over, handoff, traceparent)
                 SELECT %(id)s, a.id, %(inbound)s, %(content)s, %(event_at)s, a.at, NOT paused, paused,
-                       %(handoff)s AND NOT paused
+                       %(handoff)s AND NOT paused, %(traceparent)s
                 FROM arrived a, LATERAL (SELECT coalesce(a.bot_paused_until > a.at, false) AS paused) pause
                 WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
                 ON CONFLICT (id) DO NOTHING
@@ -196,6 +197,7 @@ def message_insert_if_open(
                 **rules_params(rules),
                 "handoff": handoff,
                 "pause_seconds": pause_seconds,
+                "traceparent": traceparent,
             },
         )
         row = cursor.fetchone()
@@ -203,7 +205,7 @@ def message_insert_if_open(
 
 
 def agent_message_insert_if_open(
-    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime
+    *, message_id: uuid.UUID, conversation_id: uuid.UUID, content: str, event_at: datetime, traceparent: str = ""
 ) -> datetime | None:
     """Insert an agent's OUTBOUND message if its conversation exists and is OPEN and the id is new in both tables;
     its arrival (database clock) when it did, else None. Locks the conversation as a NEW_MESSAGE does, until the
@@ -214,8 +216,10 @@ def agent_message_insert_if_open(
             WITH conversation AS (
                 SELECT id FROM chat_conversation WHERE id = %(conversation)s AND status = %(open)s FOR NO KEY UPDATE
             )
-            INSERT INTO chat_message (id, conversation_id, type, author, content, timestamp, received_at, pending)
-            SELECT %(id)s, c.id, %(outbound)s, %(agent)s, %(content)s, %(event_at)s, clock_timestamp(), false
+            INSERT INTO chat_message (id, conversation_id, type, author, content, timestamp, received_at, pending,
+                                      traceparent)
+            SELECT %(id)s, c.id, %(outbound)s, %(agent)s, %(content)s, %(event_at)s, clock_timestamp(), false,
+                   %(traceparent)s
             FROM conversation c
             WHERE NOT EXISTS (SELECT 1 FROM chat_parkedmessage p WHERE p.id = %(id)s AND p.state <> %(attached)s)
             ON CONFLICT (id) DO NOTHING
@@ -230,6 +234,7 @@ def agent_message_insert_if_open(
                 "content": content,
                 "event_at": event_at,
                 "attached": ParkedMessage.State.ATTACHED,
+                "traceparent": traceparent,
             },
         )
         row = cursor.fetchone()

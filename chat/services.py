@@ -28,7 +28,7 @@ from chat.parking import parked_message_park, parked_message_redelivery, parked_
 from chat.reply_timing import group_rules
 from chat.selectors import ConversationDetail, conversation_detail
 from chat.takeover import TakeoverSource, bot_pause
-from core import metrics
+from core import metrics, tracing
 from core.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ def message_receive(
             rules=rules,
             handoff=keyword is not None,
             pause_seconds=settings.BOT_PAUSE_SECONDS,
+            traceparent=tracing.traceparent(),
         )
         if inserted is not None and inserted.handoff:
             transaction.on_commit(lambda: _handoff_count(keyword, TakeoverSource.HANDOFF))
@@ -147,7 +148,11 @@ def agent_message_receive(
     def store() -> bool:
         with transaction.atomic():
             arrival = queries.agent_message_insert_if_open(
-                message_id=message_id, conversation_id=conversation_id, content=content, event_at=event_at
+                message_id=message_id,
+                conversation_id=conversation_id,
+                content=content,
+                event_at=event_at,
+                traceparent=tracing.traceparent(),
             )
             if arrival is None:
                 return False
@@ -233,6 +238,7 @@ def _message_not_stored(
                     event_at=event_at,
                     author=author,
                     handoff=handoff,
+                    traceparent=tracing.traceparent(),
                 )
         except IntegrityError:
             return None

@@ -38,7 +38,8 @@ SELECT c.message_id, c.attempts, m.conversation_id, m.content, m.timestamp,
        ARRAY(
            SELECT a.id FROM chat_message a WHERE a.reply_id = c.message_id
            ORDER BY a.timestamp, a.received_at, a.id
-       )
+       ),
+       m.traceparent
 FROM claimed c JOIN chat_message m ON m.id = c.message_id
 ORDER BY c.created_at, c.message_id
 """
@@ -98,6 +99,8 @@ class Claimed:
     content: str
     timestamp: datetime
     answers: list[uuid.UUID]
+    # The reply's span, when it was traced (scheduler.reply_spans): its attempts' spans are its children.
+    traceparent: str
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from core.jobs import enqueue_safely
 from core.serializer_fields import UTCDateTimeField
 from core.signing import SIGNATURE_HEADER, secrets_list, signature_for, standard_headers
 from delivery import circuit, client, pace
+from delivery.attempt_spans import attempt_spans_record
 from delivery.circuit import Admission, FailureRun, circuit_pass, circuit_record
 from delivery.models import ReplyDelivery
 from delivery.queries import Claimed, Outcome, deliveries_claim, deliveries_due, deliveries_expire, deliveries_settle
@@ -160,6 +161,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         pace=booking and client.Pace(booking.first, booking.interval),
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
+    attempt_spans_record(claimed, answers)
     with transaction.atomic():
         settled = deliveries_settle(token=token, outcomes=outcomes)
         circuit_record(answered=run.answered, failures_since=run.since, error=run.last_error)
@@ -210,14 +212,17 @@ def reply_body(reply: Claimed) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int) -> dict[str, str]:
+def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int, traceparent: str) -> dict[str, str]:
     """An attempt's headers. Signed the Standard Webhooks way with every secret (webhook-id is the reply's id, the
-    timestamp the attempt's), and with X-Hub-Signature-256 by the newest secret for receivers that check that."""
+    timestamp the attempt's), and with X-Hub-Signature-256 by the newest secret for receivers that check that. A
+    traced reply's traceparent goes too (W3C Trace Context), so a receiver's own spans join the message's trace."""
     headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: str(reply_id),
         "X-Delivery-Attempt": str(attempt),
     }
+    if traceparent:
+        headers["traceparent"] = traceparent
     if secrets := secrets_list(settings.REPLY_WEBHOOK_SECRET):
         headers.update(standard_headers(str(reply_id), body, secrets, timezone.now()))
         headers[SIGNATURE_HEADER] = signature_for(body, secrets[0])
@@ -252,7 +257,8 @@ def claim_seconds() -> float:
 
 def _post(reply: Claimed) -> client.Post:
     body = reply_body(reply)
-    return client.Post(reply.conversation_id, body, reply_headers(reply.message_id, body, attempt=reply.attempt))
+    headers = reply_headers(reply.message_id, body, attempt=reply.attempt, traceparent=reply.traceparent)
+    return client.Post(reply.conversation_id, body, headers)
 
 
 def _outcome(reply: Claimed, answer: client.ReceiverAnswer | None, *, probing: bool) -> Outcome:

@@ -11,9 +11,10 @@ import os
 import kombu
 from celery import Celery
 from celery.app.amqp import AMQP
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init, worker_process_shutdown
 from django.db import close_old_connections
 
+from realmate import tracing
 from realmate.worker import WorkerLiveness
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realmate.settings.local")
@@ -58,3 +59,15 @@ def database_connections_recycle(task=None, **kwargs) -> None:
     if task is not None and getattr(task.request, "is_eager", False):
         return
     close_old_connections()
+
+
+@worker_process_init.connect
+def tracing_start(**kwargs) -> None:
+    """Traces, when on (realmate.tracing), started in each pool process: the exporter's thread must not cross the
+    fork. The service is named by the role, as the liveness file is (worker or delivery)."""
+    tracing.start(f"realmate-{os.environ.get('LIVENESS_ROLE', 'worker')}")
+
+
+@worker_process_shutdown.connect
+def tracing_stop(**kwargs) -> None:
+    tracing.stop()

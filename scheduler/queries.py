@@ -69,19 +69,22 @@ def wake_countdowns(*, horizon: float, step: float) -> list[float]:
         return sorted(float(slots) * step for (slots,) in cursor.fetchall())
 
 
-def replies_insert(replies: "list[Reply]") -> None:
-    """Insert OUTBOUND messages, one per reply, in one statement. Through unnest(...), not bulk_create(): Django
-    builds and binds nine parameters per row, 80 ms of Python for 500 replies against 5 ms here (measured
-    in-process with bench/capacity_bench.py's backlog), the largest part of a batch."""
+def replies_insert(replies: "list[Reply]", traceparents: list[str]) -> None:
+    """Insert OUTBOUND messages, one per reply (with its span's traceparent, pairwise; '' when untraced), in one
+    statement. Through unnest(...), not bulk_create(): Django builds and binds nine parameters per row, 80 ms of
+    Python for 500 replies against 5 ms here (measured in-process with bench/capacity_bench.py's backlog), the
+    largest part of a batch."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO chat_message
-                (id, conversation_id, type, author, content, timestamp, received_at, pending, send_reason, due_at)
+                (id, conversation_id, type, author, content, timestamp, received_at, pending, send_reason, due_at,
+                 traceparent)
             SELECT r.id, r.conversation_id, %s, %s, r.content, r.generated_at, r.generated_at, false, r.send_reason,
-                   r.due_at
-            FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[])
-                 AS r (id, conversation_id, content, generated_at, send_reason, due_at)
+                   r.due_at, r.traceparent
+            FROM unnest(%s::uuid[], %s::uuid[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[],
+                        %s::text[])
+                 AS r (id, conversation_id, content, generated_at, send_reason, due_at, traceparent)
             """,
             [
                 Message.Type.OUTBOUND,
@@ -92,6 +95,7 @@ def replies_insert(replies: "list[Reply]") -> None:
                 [reply.generated_at for reply in replies],
                 [reply.send_reason for reply in replies],
                 [reply.due_at for reply in replies],
+                traceparents,
             ],
         )
 

@@ -22,7 +22,7 @@ from django.db import DatabaseError, transaction
 
 from chat.models import Conversation, Message
 from chat.reply_timing import GroupRules, group_rules
-from core import metrics
+from core import metrics, tracing
 from core.clock import database_now
 from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
@@ -35,6 +35,7 @@ from scheduler.grouping import (
     open_group_reason,
     reply_content,
 )
+from scheduler.reply_spans import ReplySpans
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ class BatchResult:
         return len(self.reply_ids)
 
 
+# With traces on, the batch's span: its replies' spans link to it (scheduler.reply_spans).
+@tracing.tracer.start_as_current_span("reply batch")
 def replies_write_batch(
     *,
     limit: int,
@@ -158,11 +161,11 @@ def _groups_answer(
 ) -> Written:
     """Inside the caller's transaction, with the conversations claimed: read their pending messages, decide (each
     conversation by its own rules), write every reply, and give each conversation its next moment."""
-    # Rows, not model instances: a batch reads thousands, and the rule needs five fields of each.
+    # Rows, not model instances: a batch reads thousands, and the rule needs five fields of each (and the trace).
     pending = list(
         Message.objects.filter(conversation_id__in=list(claimed), pending=True)
         .order_by("conversation_id", "received_at", "id")
-        .values_list("id", "conversation_id", "timestamp", "received_at", "handoff", named=True)
+        .values_list("id", "conversation_id", "timestamp", "received_at", "handoff", "traceparent", named=True)
     )
     written = Written()
     due_at: dict[uuid.UUID, datetime | None] = dict.fromkeys(claimed)
@@ -185,7 +188,8 @@ def _groups_answer(
                 Reply.answering(group, conversation_id, reason, now + timedelta(microseconds=n), rules)
             )
     if written.replies:
-        queries.replies_insert(written.replies)
+        spans = ReplySpans.start(written.replies, {m.id: m.traceparent for m in pending if m.traceparent})
+        queries.replies_insert(written.replies, [spans.traceparent(reply.id) for reply in written.replies])
         written.answered = queries.messages_mark_answered(
             [message_id for reply in written.replies for message_id in reply.answers],
             [reply.id for reply in written.replies for _ in reply.answers],
@@ -193,6 +197,7 @@ def _groups_answer(
         reply_deliveries_open([reply.id for reply in written.replies], now=now, wake=wake_delivery)
         replies = written.replies
         transaction.on_commit(lambda: _replies_metrics(replies))
+        transaction.on_commit(spans.end)
     replied = {reply.conversation_id for reply in written.replies}
     queries.conversations_settle(list(due_at), list(due_at.values()), [c in replied for c in due_at], now=now)
     if moments := [moment for moment in due_at.values() if moment is not None]:
@@ -243,6 +248,7 @@ def _batch_report(result: BatchResult, replies: list[Reply]) -> None:
         "duration_ms": round(result.duration * 1000, 1),
     }
     logger.log(logging.INFO if result.replies else logging.DEBUG, "reply batch", extra=log)
+    tracing.attributes_set({f"realmate.batch.{name}": value for name, value in log.items()})
     if replies and logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "replies written",
