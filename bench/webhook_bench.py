@@ -3,6 +3,10 @@
     python bench/webhook_bench.py [--duration 8] [--rounds 3] [--connections 32] [--web-concurrency 2]
                                   [--log-level INFO] [--against GIT_REF]
 
+With --tracing, the run serves this checkout three times instead, each on its own port and database: traces off,
+and traces on (OTEL_EXPORTER_OTLP_ENDPOINT, a local OTLP receiver that drops what it gets) sampling 100 % and 10 %;
+it prints each traced server's requests/s and CPU per request against the untraced one's in the same round.
+
 With --against, the same run also serves GIT_REF's code (exported from git, with a virtualenv of its own
 requirements) on a second port and database, and the rounds alternate between the two trees, so each tree's
 ratios to its own baseline are measured side by side at the same moments.
@@ -67,8 +71,10 @@ def seed(database: str, threads: int, close_per_thread: int, pool: int) -> None:
 class Tree:
     """One version of the code, served by its own gunicorn on its own database."""
 
-    def __init__(self, label: str, root: Path, python: Path, port: int, database: str) -> None:
+    def __init__(self, label: str, root: Path, python: Path, port: int, database: str, env: dict | None = None) -> None:
         self.label, self.root, self.python, self.port, self.database = label, root, python, port, database
+        # What this server's environment adds (--tracing: the OpenTelemetry variables)
+        self.env = env or {}
         self.web: subprocess.Popen | None = None
 
     @classmethod
@@ -109,6 +115,7 @@ def start_web(tree: Tree, web_concurrency: int, static_root: str, log_level: str
         "BIND": f"127.0.0.1:{tree.port}",
         "WEB_CONCURRENCY": str(web_concurrency),
         "LOG_LEVEL": log_level,
+        **tree.env,
     }
     process = subprocess.Popen(
         [str(tree.root / "bin" / "entrypoint.sh"), "web"],
@@ -202,6 +209,7 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the servers (INFO: the shipped default)")
     parser.add_argument("--against", metavar="GIT_REF", help="also serve this commit's code, rounds alternating")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--tracing", action="store_true", help="traces off, sampled 100 %% and 10 %%, side by side")
     args = parser.parse_args()
     from bench.shutdown import sigterm_exits
 
@@ -214,7 +222,14 @@ def main() -> None:
     close_per_round = 10000
     close_per_thread = close_per_round * args.rounds
     pool = 1000
-    trees = [Tree("this checkout", ROOT, Path(sys.executable), args.port, "realmate_bench")]
+    collector = None
+    if args.tracing:
+        from tests.otlp_receiver import OtlpReceiver
+
+        collector = OtlpReceiver(keep=False).start()
+        trees = tracing_trees(args.port, collector.endpoint)
+    else:
+        trees = [Tree("this checkout", ROOT, Path(sys.executable), args.port, "realmate_bench")]
     if args.against:
         trees.append(Tree.from_git(args.against, args.port + 1))
     results = {tree.label: {label: [] for label, _, _ in ROWS} for tree in trees}
@@ -241,10 +256,30 @@ def main() -> None:
     finally:
         for tree in trees:
             tree.stop()
+        if collector is not None:
+            collector.stop()
     for tree in trees:
         print_table(tree.label, results[tree.label], args)
-    if len(trees) == 2:
+    if args.tracing:
+        print_tracing_comparison(results, trees)
+        print(f"\nspans received by the OTLP receiver: {collector.count:,}")
+    elif len(trees) == 2:
         print_comparison(results, trees)
+
+
+def tracing_trees(port: int, endpoint: str) -> list[Tree]:
+    """This checkout three times: traces off, then on at 100 % and at 10 % (the SDK's own sampler variables)."""
+    python = Path(sys.executable)
+    trees = [Tree("traces off", ROOT, python, port, "realmate_bench")]
+    for offset, share in ((1, "1.0"), (2, "0.1")):
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": share,
+        }
+        label = f"traces sampled {float(share):.0%}"
+        trees.append(Tree(label, ROOT, python, port + offset, f"realmate_bench_traces_{offset}", env))
+    return trees
 
 
 ROWS = [
@@ -300,6 +335,22 @@ def print_comparison(results: dict[str, dict[str, list[dict]]], trees: list[Tree
     for label, _, _ in ROWS[1:]:
         ours, theirs = statistics.median(ratios(results[new], label)), statistics.median(ratios(results[old], label))
         print(f"| {label} | {ours:.0%} | {theirs:.0%} | {100 * (ours - theirs):+.0f} |")
+
+
+def print_tracing_comparison(results: dict[str, dict[str, list[dict]]], trees: list[Tree]) -> None:
+    """Each traced server against the untraced one, row by row: requests/s as the median of each round's ratio (the
+    rows ran side by side), and the CPU gunicorn spent per request, the medians' difference."""
+    off = results[trees[0].label]
+    print(f"\n| endpoint | {' | '.join(f'{t.label}: req/s vs off | web CPU ms/req vs off' for t in trees[1:])} |")
+    print("|---|" + "---:|---:|" * (len(trees) - 1))
+    for label, _, _ in ROWS:
+        cells = []
+        for tree in trees[1:]:
+            on = results[tree.label][label]
+            ratio = statistics.median(a["rps"] / b["rps"] for a, b in zip(on, off[label], strict=True))
+            cpu = statistics.median(r["web_ms"] for r in on) - statistics.median(r["web_ms"] for r in off[label])
+            cells += [f"{ratio:.1%}", f"{cpu:+.3f}"]
+        print(f"| {label} | {' | '.join(cells)} |")
 
 
 if __name__ == "__main__":

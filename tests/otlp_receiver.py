@@ -18,8 +18,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from tests.e2e.stack import free_port
-
 
 @dataclass(frozen=True)
 class ReceivedSpan:
@@ -49,7 +47,7 @@ def traceparent_ids(traceparent: str) -> tuple[str, str]:
 
 class OtlpReceiver:
     def __init__(self, *, keep: bool = True) -> None:
-        self.port = free_port()
+        self.port = 0  # chosen by the system as it starts
         self.keep = keep
         self.spans: list[ReceivedSpan] = []
         self.count = 0
@@ -68,8 +66,7 @@ class OtlpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                request = ExportTraceServiceRequest.FromString(body)
-                receiver.received(request)
+                receiver.received(ExportTraceServiceRequest.FromString(body))
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -80,7 +77,8 @@ class OtlpReceiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from realmate import tracing
+
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("web", "worker", "delivery", "beat")
 
@@ -84,6 +86,7 @@ def variables_read() -> set[str]:
         ROOT / "bin" / "entrypoint.sh",
         ROOT / "bin" / "healthcheck",
         ROOT / "core" / "liveness.py",
+        ROOT / "realmate" / "tracing.py",
         ROOT / "docker-compose.yml",
         ROOT / "manage.py",
     ]:
@@ -91,7 +94,7 @@ def variables_read() -> set[str]:
         read |= set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
         read |= set(re.findall(r"""environ\.(?:get|setdefault)\(\s*["']([A-Z][A-Z0-9_]+)["']""", text))
         read |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]+):-", text))
-    return read
+    return read | set(tracing.SDK_VARIABLES)
 
 
 def test_every_variable_read_is_in_env_example():
