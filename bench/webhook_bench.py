@@ -207,9 +207,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--web-concurrency", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the servers (INFO: the shipped default)")
-    parser.add_argument("--against", metavar="GIT_REF", help="also serve this commit's code, rounds alternating")
+    trees = parser.add_mutually_exclusive_group()
+    trees.add_argument("--against", metavar="GIT_REF", help="also serve this commit's code, rounds alternating")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--tracing", action="store_true", help="traces off, sampled 100 %% and 10 %%, side by side")
+    trees.add_argument("--tracing", action="store_true", help="traces off, sampled 100 %% and 10 %%, side by side")
     args = parser.parse_args()
     from bench.shutdown import sigterm_exits
 
@@ -230,8 +231,8 @@ def main() -> None:
         trees = tracing_trees(args.port, collector.endpoint)
     else:
         trees = [Tree("this checkout", ROOT, Path(sys.executable), args.port, "realmate_bench")]
-    if args.against:
-        trees.append(Tree.from_git(args.against, args.port + 1))
+        if args.against:
+            trees.append(Tree.from_git(args.against, args.port + 1))
     results = {tree.label: {label: [] for label, _, _ in ROWS} for tree in trees}
     try:
         for tree in trees:

@@ -129,8 +129,9 @@ class Message(models.Model):
     # A bot's reply: when its group fell due by the reason it carries (scheduler.grouping.group_due_at), for the
     # message's timeline. Empty for the rest.
     due_at = models.DateTimeField(null=True, blank=True)
-    # With traces on (core.tracing), the W3C traceparent of the span that produced it, when that was sampled: an
-    # INBOUND's webhook request, a bot's reply. Read by the next step, in another process, to join the trace.
+    # With traces on (core.tracing), the W3C traceparent of the span that produced it, when that was sampled: the
+    # webhook request of a message that came in, the reply span of a bot's reply. The reply batch reads an
+    # INBOUND's, delivery a reply's, each in another process, to continue the trace.
     traceparent = models.CharField(max_length=55, blank=True, default="", db_default="")
     # The OUTBOUND that answered this INBOUND.
     reply = models.ForeignKey(

@@ -8,7 +8,8 @@ One message's story is one trace: the webhook request that stored it (Django's s
 attributes), the reply that answered its group (a child of that request's span) and each delivery attempt of the
 reply (children of the reply). The reply runs in a worker, seconds later, and the attempt in another process: the
 message's row carries its request span's W3C traceparent to the reply batch, and the reply's row its own to
-delivery. The names of the attributes are the ATTRIBUTE_* constants.
+delivery. The realmate.* attributes are named by the ATTRIBUTE_* constants, but a reply batch's, which are its log
+line's fields (realmate.batch.<field>).
 """
 
 from collections.abc import Mapping

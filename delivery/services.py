@@ -161,7 +161,6 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
         pace=booking and client.Pace(booking.first, booking.interval),
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
-    attempt_spans_record(claimed, answers)
     with transaction.atomic():
         settled = deliveries_settle(token=token, outcomes=outcomes)
         circuit_record(answered=run.answered, failures_since=run.since, error=run.last_error)
@@ -169,6 +168,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
             circuit.receiver_disable(run.gone)
     if probing and run.answered:
         enqueue_safely(wake_next)  # the probe closed the circuit: the backlog goes out now, at full speed
+    attempt_spans_record(claimed, answers)  # after the settle: nothing of tracing stands before it
     result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
     _batch_report(result, outcomes, settled)
     return result
@@ -215,7 +215,8 @@ def reply_body(reply: Claimed) -> bytes:
 def reply_headers(reply_id: uuid.UUID, body: bytes, *, attempt: int, traceparent: str) -> dict[str, str]:
     """An attempt's headers. Signed the Standard Webhooks way with every secret (webhook-id is the reply's id, the
     timestamp the attempt's), and with X-Hub-Signature-256 by the newest secret for receivers that check that. A
-    traced reply's traceparent goes too (W3C Trace Context), so a receiver's own spans join the message's trace."""
+    traced reply's traceparent goes too (W3C Trace Context): a receiver's own spans become children of the reply,
+    beside the attempts' spans, which are recorded only after the POST (delivery.attempt_spans)."""
     headers = {
         "Content-Type": "application/json",
         IDEMPOTENCY_HEADER: str(reply_id),

@@ -64,7 +64,8 @@ def database_connections_recycle(task=None, **kwargs) -> None:
 @worker_process_init.connect
 def tracing_start(**kwargs) -> None:
     """Traces, when on (realmate.tracing), started in each pool process: the exporter's thread must not cross the
-    fork. The service is named by the role, as the liveness file is (worker or delivery)."""
+    fork. The service is named by the role, as the liveness file is (worker or delivery). The signal is prefork's,
+    the pool the entrypoint runs: a solo or threads pool would start no traces."""
     tracing.start(f"realmate-{os.environ.get('LIVENESS_ROLE', 'worker')}")
 
 

@@ -9,14 +9,6 @@ pool process (realmate.celery), so no exporter thread crosses a fork.
 
 import os
 
-# The SDK's own variables that env.example explains (the SDK reads them, and the rest of its OTEL_* ones, itself).
-SDK_VARIABLES = (
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_BSP_SCHEDULE_DELAY",
-)
-
 # Requests that would only fill the traces: the container healthcheck and the Prometheus scrape every few seconds,
 # and static files. OTEL_PYTHON_DJANGO_EXCLUDED_URLS replaces the list.
 EXCLUDED_URLS = "/healthz,/metrics,/static/"
@@ -25,7 +17,8 @@ _provider = None
 
 
 def enabled() -> bool:
-    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")) and os.environ.get("OTEL_SDK_DISABLED", "") != "true"
+    disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"  # as the SDK reads it
+    return bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")) and not disabled
 
 
 def start(service: str, *, django: bool = False) -> None:

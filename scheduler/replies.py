@@ -197,7 +197,7 @@ def _groups_answer(
         reply_deliveries_open([reply.id for reply in written.replies], now=now, wake=wake_delivery)
         replies = written.replies
         transaction.on_commit(lambda: _replies_metrics(replies))
-        transaction.on_commit(spans.end)
+        transaction.on_commit(spans.end, robust=True)  # traces never fail a committed batch
     replied = {reply.conversation_id for reply in written.replies}
     queries.conversations_settle(list(due_at), list(due_at.values()), [c in replied for c in due_at], now=now)
     if moments := [moment for moment in due_at.values() if moment is not None]:

@@ -1,5 +1,5 @@
 """A message keeps its webhook request's traceparent (core.tracing), live or parked and attached later, so the reply
-batch in another process can continue its trace; with traces off it keeps nothing."""
+batch in another process can continue its trace; one whose request was not sampled keeps nothing."""
 
 import uuid
 from datetime import UTC, datetime
@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
 from chat import services
 from chat.models import Message
@@ -25,10 +26,10 @@ def receive(conversation_id: uuid.UUID) -> uuid.UUID:
     return message_id
 
 
-def traced(function, *args):
-    """Call function in a sampled span, as the Django instrumentation runs a request; returns its result and the span's
-    traceparent."""
-    span = TracerProvider().get_tracer("test").start_span("POST webhook/")
+def traced(function, *args, sampler=ALWAYS_ON):
+    """Call function in a span, as the Django instrumentation runs a request; returns its result and the span's
+    traceparent ('' when the sampler dropped it)."""
+    span = TracerProvider(sampler=sampler).get_tracer("test").start_span("POST webhook/")
     with trace.use_span(span, end_on_exit=True):
         return function(*args), tracing.traceparent()
 
@@ -52,7 +53,10 @@ def test_a_parked_message_carries_its_traceparent_to_the_message_it_becomes():
     assert Message.objects.get(id=message_id).traceparent == traceparent
 
 
-def test_with_traces_off_a_message_keeps_no_traceparent():
+def test_a_message_whose_request_was_not_sampled_keeps_no_traceparent():
     conversation = ConversationFactory()
 
-    assert Message.objects.get(id=receive(conversation.id)).traceparent == ""
+    message_id, traceparent = traced(receive, conversation.id, sampler=ALWAYS_OFF)
+
+    assert traceparent == ""
+    assert Message.objects.get(id=message_id).traceparent == ""

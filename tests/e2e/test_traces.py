@@ -113,3 +113,54 @@ def test_a_message_trace_goes_from_its_webhook_to_its_reply_and_each_delivery_at
     assert [s.attributes["realmate.reply.id"] for s in attempts] == [reply_id] * 2
     assert attempts[0].end_ns <= attempts[1].start_ns
     assert [r.headers["traceparent"] for r in receiver.received_for(conversation_id)] == [reply_traceparent] * 2
+
+
+def test_a_reply_follows_its_newest_sampled_message_and_an_unsampled_story_sends_no_traceparent(
+    stack, receiver, collector
+):
+    """The sender's decision is followed (a parent-based sampler): flags 00 keeps nothing; a malformed traceparent
+    is ignored (a new trace, sampled here) and the webhook is answered as usual."""
+    unsampled = {"traceparent": f"00-{SENDER_TRACE}-{SENDER_SPAN}-00"}
+    mixed, dropped = str(uuid.uuid4()), str(uuid.uuid4())
+    messages = {mixed: [str(uuid.uuid4()) for _ in range(3)], dropped: [str(uuid.uuid4())]}
+    headers = {mixed: [unsampled, {"traceparent": "not-a-traceparent"}, unsampled], dropped: [unsampled]}
+    for conversation_id in (mixed, dropped):
+        data = {"id": conversation_id}
+        created = stack.post({"type": "NEW_CONVERSATION", "timestamp": TIMESTAMP, "data": data})
+        assert created.status_code == HTTPStatus.CREATED
+        for message_id, sent in zip(messages[conversation_id], headers[conversation_id], strict=True):
+            data = {"id": message_id, "content": "oi", "conversation_id": conversation_id}
+            response = stack.post({"type": "NEW_MESSAGE", "timestamp": TIMESTAMP, "data": data}, headers=sent)
+            assert response.status_code == HTTPStatus.ACCEPTED
+
+    # Only the message with the malformed header was traced: its request began a trace of its own.
+    first, malformed, last = messages[mixed]
+    malformed_span = webhook_span(collector, malformed)
+    assert malformed_span.trace_id != SENDER_TRACE
+    assert not malformed_span.parent_span_id
+    stored = dict(
+        stack.sql(
+            "SELECT id::text, traceparent FROM chat_message WHERE type = 'INBOUND' AND id = ANY(%s)",
+            ([first, malformed, last, *messages[dropped]],),
+        )
+    )
+    assert stored[first] == stored[last] == stored[messages[dropped][0]] == ""
+    assert traceparent_ids(stored[malformed]) == malformed_span.ids
+
+    # The reply of the mixed burst is a child of its newest traced message, not of its newest; the other reply has
+    # no span, stores nothing, and is POSTed without a traceparent.
+    def delivered(conversation_id):
+        return receiver.received_for(conversation_id) or None
+
+    [mixed_post] = wait_until(lambda: delivered(mixed), 20, 0.1, "the mixed burst's reply delivered")
+    [dropped_post] = wait_until(lambda: delivered(dropped), 20, 0.1, "the unsampled reply delivered")
+    [reply] = [s for s in collector.spans_named("reply") if s.attributes["realmate.conversation.id"] == mixed]
+    assert (reply.trace_id, reply.parent_span_id) == malformed_span.ids
+    assert reply.attributes["realmate.message.ids"] == [first, malformed, last]
+    assert mixed_post.headers["traceparent"].split("-")[1:3] == list(reply.ids)
+    assert "traceparent" not in dropped_post.headers
+    assert not [s for s in collector.spans_named("reply") if s.attributes["realmate.conversation.id"] == dropped]
+    [[reply_traceparent]] = stack.sql(
+        "SELECT traceparent FROM chat_message WHERE conversation_id = %s AND type = 'OUTBOUND'", (dropped,)
+    )
+    assert reply_traceparent == ""
