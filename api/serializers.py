@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from api.errors import ERROR_CODES
 from chat.models import REPLY_MAX_MESSAGES_RANGE, REPLY_MAX_WAIT_RANGE, REPLY_WINDOW_RANGE, Conversation, Message
+from chat.services import MessageReceipt
 from core.serializer_fields import (
     StrictCharField,
     StrictDateTimeField,
@@ -19,6 +20,7 @@ from core.serializer_fields import (
 )
 from core.uuid_prefix import uuid_prefix_range
 from delivery.serializers import DeliverySerializer
+from scheduler.selectors import sweep_interval_seconds
 
 MAX_CONTENT_LENGTH = 65536
 # PAUSE_BOT's `seconds`: a second to a week.
@@ -246,21 +248,26 @@ class ConversationListQuerySerializer(serializers.Serializer):
 
 
 class ServiceConfigSerializer(serializers.Serializer):
-    """The timing rules in force, read from the settings of the same names."""
+    """The timing rules in force, read from the settings of the same names; the sweep's interval is the one the
+    admin set, when it did."""
 
     group_window_seconds = serializers.FloatField(source="GROUP_WINDOW_SECONDS")
     orphan_ttl_seconds = serializers.FloatField(source="ORPHAN_TTL_SECONDS")
-    sweep_interval_seconds = serializers.FloatField(source="SWEEP_INTERVAL_SECONDS")
+    sweep_interval_seconds = serializers.SerializerMethodField()
     max_group_wait_seconds = serializers.FloatField(source="MAX_GROUP_WAIT_SECONDS")
     max_group_messages = serializers.IntegerField(source="MAX_GROUP_MESSAGES")
     bot_pause_seconds = serializers.FloatField(source="BOT_PAUSE_SECONDS")
+
+    @extend_schema_field(serializers.FloatField())
+    def get_sweep_interval_seconds(self, settings) -> float:
+        return sweep_interval_seconds()
 
 
 class MessageReceiptSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="message_id")
     conversation_id = serializers.UUIDField()
     outcome = serializers.ChoiceField(
-        choices=["stored", "parked", "duplicate"],
+        choices=[MessageReceipt.STORED, MessageReceipt.PARKED, MessageReceipt.DUPLICATE],
         help_text="stored: waiting for its group's reply; parked: its conversation is not known yet; "
         "duplicate: an exact redelivery, nothing changed.",
     )

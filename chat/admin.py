@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from chat.erasure import ERASE_PERMISSION, PURGE_BATCH, Erased, conversations_erase
-from chat.models import Conversation, Message, ParkedMessage
+from chat.models import MESSAGE_ORDER, Conversation, Message, ParkedMessage
 from chat.services import conversation_close
 from core.admin import ReadOnlyAdmin
 from core.errors import ApplicationError
@@ -18,7 +18,7 @@ class MessageInline(admin.TabularInline):
     fk_name = "conversation"
     fields = ["id", "type", "author", "content", "timestamp", "received_at", "pending", "taken_over", "reply"]
     readonly_fields = fields
-    ordering = ["timestamp", "received_at", "id"]
+    ordering = list(MESSAGE_ORDER)
     extra = 0
     can_delete = False
     show_change_link = True
@@ -78,7 +78,7 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ["type", "pending"]
     search_fields = ["id", "conversation__id"]
     # A conversation's messages together, in conversation order: message_conversation_order_idx serves it.
-    ordering = ["conversation_id", "timestamp", "received_at", "id"]
+    ordering = ["conversation_id", *MESSAGE_ORDER]
 
 
 @admin.register(ParkedMessage)

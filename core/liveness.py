@@ -9,6 +9,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# What bin/healthcheck calls itself on /healthz; gunicorn logs no access line for it (realmate.logging).
+HEALTHCHECK_USER_AGENT = "realmate-healthcheck"
+
 
 def liveness_path(role: str) -> Path:
     return Path(os.environ.get("HEALTH_FILE_DIR") or tempfile.gettempdir()) / f"realmate-{role}.alive"

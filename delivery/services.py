@@ -53,7 +53,7 @@ DeliveryWake = Callable[[], None]
 
 
 @dataclass(frozen=True)
-class BatchResult:
+class DeliveryBatchResult:
     """What one delivery job did. `outcomes` counts the settled rows by outcome (delivered, retry, failed, unsent)."""
 
     admission: Admission
@@ -130,22 +130,22 @@ def receiver_enable(*, wake: DeliveryWake) -> bool:
     return enabled
 
 
-def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
+def deliveries_send(*, wake_next: DeliveryWake) -> DeliveryBatchResult:
     """One delivery job: claim a batch (or the circuit's probe), POST it, settle it. With REPLY_WEBHOOK_URL emptied
     since the job was queued it does nothing: the deliveries stay pending until a URL is set."""
     if not delivery_enabled():
-        return BatchResult(Admission.NONE)
+        return DeliveryBatchResult(Admission.NONE)
     started = time.perf_counter()
     gate = circuit_pass()
     if gate.admission is Admission.NONE:
-        return BatchResult(gate.admission)
+        return DeliveryBatchResult(gate.admission)
     probing = gate.admission is Admission.PROBE
     limit = 1 if probing else settings.REPLY_DELIVERY_BATCH
     claim = _paced_claim if pace.pace_rate() else _claim
     token = uuid.uuid4()
     claimed, booking, more = claim(token=token, limit=limit)
     if not claimed:
-        return BatchResult(gate.admission)
+        return DeliveryBatchResult(gate.admission)
     if more and not probing:
         enqueue_safely(wake_next)  # the next batch, for another delivery process, while this one POSTs
     run = FailureRun(gate.failures)
@@ -169,7 +169,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> BatchResult:
     if probing and run.answered:
         enqueue_safely(wake_next)  # the probe closed the circuit: the backlog goes out now, at full speed
     attempt_spans_record(claimed, answers)  # after the settle: nothing of tracing stands before it
-    result = BatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
+    result = DeliveryBatchResult(gate.admission, len(claimed), _tally(outcomes, settled), time.perf_counter() - started)
     _batch_report(result, outcomes, settled)
     return result
 
@@ -298,7 +298,7 @@ def _tally(outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> Counter:
     return tally
 
 
-def _batch_report(result: BatchResult, outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> None:
+def _batch_report(result: DeliveryBatchResult, outcomes: list[Outcome], settled: dict[uuid.UUID, str]) -> None:
     for outcome in ("delivered", "retry", "failed"):
         if result.outcomes[outcome]:
             metrics.DELIVERY_ATTEMPTS.labels(outcome).inc(result.outcomes[outcome])

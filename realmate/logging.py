@@ -4,6 +4,8 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from core.liveness import HEALTHCHECK_USER_AGENT
+
 # Attributes every LogRecord has; anything else was passed through `extra=` and belongs in the line.
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -26,8 +28,6 @@ class SkipHealthcheckAccess(logging.Filter):
     """Drops gunicorn's access line for the container healthcheck (bin/healthcheck, every few seconds); other
     requests to /healthz, a load balancer's for instance, are still logged."""
 
-    USER_AGENT = "realmate-healthcheck"
-
     def filter(self, record: logging.LogRecord) -> bool:
         atoms = record.args
-        return not (isinstance(atoms, dict) and atoms.get("a") == self.USER_AGENT)
+        return not (isinstance(atoms, dict) and atoms.get("a") == HEALTHCHECK_USER_AGENT)

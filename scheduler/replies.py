@@ -94,7 +94,7 @@ class Written:
 
 
 @dataclass(frozen=True)
-class BatchResult:
+class ReplyBatchResult:
     claimed: int
     reply_ids: tuple[uuid.UUID, ...]
     answered: int
@@ -116,7 +116,7 @@ def replies_write_batch(
     limit: int,
     continue_now: Callable[[], None] | None = None,
     wake_delivery: DeliveryWake | None = None,
-) -> BatchResult:
+) -> ReplyBatchResult:
     """Answer the due groups of up to `limit` due conversations with exactly one OUTBOUND each, in one transaction;
     idempotent, and safe to run in any number of processes at once (SKIP LOCKED gives each a disjoint batch).
 
@@ -144,7 +144,7 @@ def replies_write_batch(
         written = _groups_answer_one_by_one(list(claimed), rules, wake_delivery)
     # The earliest moment set, from now: the job asking for it runs after this batch.
     since_claim = time.perf_counter() - claimed_at
-    result = BatchResult(
+    result = ReplyBatchResult(
         claimed=len(claimed),
         reply_ids=tuple(reply.id for reply in written.replies),
         answered=written.answered,
@@ -238,7 +238,7 @@ def _caused_by_rows(error: DatabaseError) -> bool:
     return sqlstate.startswith(ROW_ERROR_CLASSES)
 
 
-def _batch_report(result: BatchResult, replies: list[Reply]) -> None:
+def _batch_report(result: ReplyBatchResult, replies: list[Reply]) -> None:
     metrics.REPLY_BATCH_SECONDS.observe(result.duration)
     metrics.REPLY_BATCH_REPLIES.observe(result.replies)
     log = {

@@ -31,7 +31,7 @@ from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake
 from scheduler import queries
 from scheduler.models import SweepHeartbeat
-from scheduler.replies import BatchResult, replies_write_batch
+from scheduler.replies import ReplyBatchResult, replies_write_batch
 from scheduler.selectors import sweep_interval_seconds
 
 logger = logging.getLogger(__name__)
@@ -67,9 +67,8 @@ def sweep_run(*, wake: Wake) -> SweepResult:
         expired = parked_messages_expire()
     wakes = replies_wake_soon(wake=wake)
     result = SweepResult(attached, expired, wakes, (time.perf_counter() - started) * 1000)
-    beat = {"last_sweep_at": ClockTimestamp(), "last_duration_ms": result.duration_ms}
-    if not SweepHeartbeat.objects.filter(id=1).update(**beat):
-        SweepHeartbeat.objects.get_or_create(id=1, defaults=beat)
+    if not SweepHeartbeat.objects.filter(id=1).update(last_sweep_at=ClockTimestamp()):
+        SweepHeartbeat.objects.get_or_create(id=1, defaults={"last_sweep_at": ClockTimestamp()})
     metrics.SWEEP_SECONDS.observe(result.duration_ms / 1000)
     if attached or expired:
         logger.info("sweep", extra=vars(result))
@@ -87,7 +86,7 @@ def replies_wake_soon(*, wake: Wake) -> list[float]:
 
 def replies_answer(
     *, continue_now: Callable[[], None], wake: Wake, wake_delivery: DeliveryWake | None = None
-) -> BatchResult:
+) -> ReplyBatchResult:
     """One reply job: a batch of due conversations answered (scheduler.replies); a full batch wakes the next at
     once, and a job is asked for at the earliest moment the batch set (a group it saw still growing) when that
     comes before the next sweep."""

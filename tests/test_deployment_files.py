@@ -3,6 +3,8 @@ real where a Docker engine exists. The processes compose starts are the same `bi
 end-to-end tests and the local run start."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,17 @@ def test_shell_scripts_keep_lf_endings():
     attributes = (ROOT / ".gitattributes").read_text()
     assert "*.sh text eol=lf" in attributes
     assert "bin/* text eol=lf" in attributes
+
+
+def test_the_healthcheck_loads_neither_django_nor_celery():
+    """It runs every few seconds in each container, so it reads a file or makes one request and loads nothing more."""
+    path = ROOT / "bin" / "healthcheck"
+    script = f"__file__ = {str(path)!r}\n" + path.read_text().split('if __name__ == "__main__":')[0]
+    loaded = "print(sorted({name.split('.')[0] for name in sys.modules} & {'django', 'celery', 'kombu'}))"
+    result = subprocess.run(
+        [sys.executable, "-c", f"{script}\n{loaded}"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_procfile_runs_the_same_entrypoint_roles_as_compose():

@@ -3,8 +3,11 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.core.management import call_command
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from chat.models import Conversation, Message, message_order_key
+from scheduler.selectors import SWEEP_TASK_NAME
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -243,3 +246,12 @@ def test_config_reports_the_timing_rules(api, settings):
         "max_group_messages": settings.MAX_GROUP_MESSAGES,
         "bot_pause_seconds": settings.BOT_PAUSE_SECONDS,
     }
+
+
+def test_config_reports_the_sweep_interval_the_admin_set(api):
+    call_command("setup_periodic_tasks")
+    PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).update(
+        interval=IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    )
+
+    assert api.get("/api/config/").json()["sweep_interval_seconds"] == 30.0

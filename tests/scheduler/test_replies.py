@@ -279,15 +279,6 @@ def test_a_poisoned_conversation_costs_itself_not_the_rest_of_its_batch(settings
     assert [r.conversation_id for r in replies_answer_due()] == [poisoned.id]
 
 
-def test_a_closed_conversation_is_answered_at_once_for_closed():
-    conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
-    MessageFactory(conversation=conversation)
-
-    [reply] = replies_answer_due()
-
-    assert reply.send_reason == Message.SendReason.CLOSED
-
-
 def test_a_full_reply_job_wakes_the_next_at_once(settings):
     settings.REPLY_BATCH_SIZE = 2
     due_conversations(settings, 3)

@@ -1,4 +1,5 @@
-"""The reply job: grouping, due checks, exact content, idempotency (real PostgreSQL, windows moved by aging rows)."""
+"""Reply batches, one conversation at a time: its groups, when each is due and why, the exact content, idempotency
+(real PostgreSQL, windows moved by aging rows). Batches across conversations: test_replies.py."""
 
 import threading
 import uuid
@@ -7,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from chat.models import Conversation, Message
+from chat.models import Message
 from chat.services import conversation_close, message_receive
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
@@ -116,11 +117,13 @@ def test_only_the_due_groups_are_answered(settings):
     assert fresh.pending is True
 
 
-def test_closed_conversation_is_answered_at_once():
+def test_a_close_answers_the_waiting_group_at_once_for_closed():
     message = MessageFactory()
     conversation_close(conversation_id=message.conversation_id, event_at=EXAMPLE_TIME)
 
-    assert len(replies_answer_due(message.conversation_id)) == 1
+    [reply] = replies_answer_due(message.conversation_id)
+
+    assert reply.send_reason == Message.SendReason.CLOSED
 
 
 def test_a_batch_with_nothing_pending_claims_nothing():
@@ -200,15 +203,6 @@ def test_a_quiet_group_is_sent_for_quiet(settings):
     [reply] = replies_answer_due(message.conversation_id)
 
     assert reply.send_reason == Message.SendReason.QUIET
-
-
-def test_a_closed_conversations_fresh_group_is_sent_for_closed():
-    conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
-    MessageFactory(conversation=conversation)
-
-    [reply] = replies_answer_due(conversation.id)
-
-    assert reply.send_reason == Message.SendReason.CLOSED
 
 
 def test_a_burst_larger_than_max_group_messages_splits_exactly_there(settings):
