@@ -24,6 +24,6 @@ logconfig_dict = {
 
 def post_worker_init(worker):
     """Move everything loaded at startup (Django, DRF, the URL conf: ~70k objects) out of the garbage collector's
-    reach, so full collections stop scanning them again and again. Measured in-process on this machine: a full
-    collection every ~1,500 webhook requests, 80 ms before, 30 ms after; such pauses land in the p99 latency."""
+    reach, so full collections stop scanning them again and again: such pauses land in the p99 latency (bench/README.md,
+    "Measured in-process")."""
     gc.freeze()

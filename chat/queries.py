@@ -106,9 +106,9 @@ def conversation_messages(
 ) -> list[Message]:
     """The newest `limit` messages of a conversation (those before `before`, a MESSAGE_ORDER key, if given), in
     MESSAGE_ORDER; one more when there are older ones, which tells the caller so. Through Manager.raw() because
-    the ORM's query spends most of its time compiling the same SQL again (340 us a call against 140 us here,
-    measured in-process on this machine), on every CLOSE_CONVERSATION and every conversation read; and the
-    cursor is a row comparison, which the ORM cannot say."""
+    the ORM's query spends most of its time compiling the same SQL again (bench/README.md, "Measured in-process"),
+    on every CLOSE_CONVERSATION and every conversation read; and the cursor is a row comparison, which the ORM
+    cannot say."""
     columns = ", ".join(connection.ops.quote_name(column) for column in MESSAGE_ORDER)
     newest_first = ", ".join(f"{connection.ops.quote_name(column)} DESC" for column in MESSAGE_ORDER)
     after_cursor = f"AND ({columns}) < (%s, %s, %s)" if before else ""

@@ -71,9 +71,8 @@ def wake_countdowns(*, horizon: float, step: float) -> list[float]:
 
 def replies_insert(replies: "list[Reply]", traceparents: list[str]) -> None:
     """Insert OUTBOUND messages, one per reply (with its span's traceparent, pairwise; '' when untraced), in one
-    statement. Through unnest(...), not bulk_create(): Django builds and binds nine parameters per row, 80 ms of
-    Python for 500 replies against 5 ms here (measured in-process with bench/capacity_bench.py's backlog), the
-    largest part of a batch."""
+    statement. Through unnest(...), not bulk_create(): Django builds and binds every parameter of every row in
+    Python, which cost more than the rest of a batch (bench/README.md, "Measured in-process")."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
