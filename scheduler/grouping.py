@@ -71,16 +71,20 @@ def open_group_due_at(group: list[Arrival], closed: bool, rules: GroupRules) -> 
     return next(instant for instant in instants if open_group_reason(group, instant, closed, rules) is not None)
 
 
-def group_due_at(group: list[Arrival], reason: str, rules: GroupRules, answered_at: datetime) -> datetime:
+def group_due_at(
+    group: list[Arrival], reason: str, rules: GroupRules, answered_at: datetime, closed_at: datetime | None = None
+) -> datetime:
     """When an answered group fell due by the reason its reply carries, for the message's timeline: the message
-    that asked for a person or filled it, the end of its window of quiet, its first message's max_wait. A group
-    answered because its conversation closed fell due at the close, which the batch saw at `answered_at`."""
+    that asked for a person or filled it, the end of its window of quiet, its first message's max_wait; for a
+    conversation that closed, the close (`closed_at`), or the group's last arrival when that came later (a parked
+    message attached after the close). Never after `answered_at`."""
     due = {
         Message.SendReason.HANDOFF: group[-1].received_at,
         Message.SendReason.MAX_MESSAGES: group[-1].received_at,
         Message.SendReason.QUIET: group[-1].received_at + rules.window,
         Message.SendReason.MAX_WAIT: group[0].received_at + rules.max_wait,
-    }.get(reason, answered_at)
+        Message.SendReason.CLOSED: max(closed_at or answered_at, group[-1].received_at),
+    }[reason]
     return min(due, answered_at)
 
 

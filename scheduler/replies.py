@@ -64,7 +64,13 @@ class Reply:
 
     @classmethod
     def answering(
-        cls, group: list[Arrival], conversation_id: uuid.UUID, reason: str, generated_at: datetime, rules: GroupRules
+        cls,
+        group: list[Arrival],
+        conversation_id: uuid.UUID,
+        reason: str,
+        generated_at: datetime,
+        rules: GroupRules,
+        closed_at: datetime | None = None,
     ) -> "Reply":
         return cls(
             id=uuid.uuid4(),
@@ -72,7 +78,7 @@ class Reply:
             content=reply_content(group),
             generated_at=generated_at,
             send_reason=reason,
-            due_at=group_due_at(group, reason, rules, generated_at),
+            due_at=group_due_at(group, reason, rules, generated_at, closed_at),
             answers=tuple(message.id for message in group),
             lag=(generated_at - group[-1].received_at).total_seconds(),
         )
@@ -184,8 +190,9 @@ def _groups_answer(
             groups.append((newest, reason))
         for n, (group, reason) in enumerate(groups):
             # Replies of one conversation a microsecond apart, so they keep their order.
+            generated_at = now + timedelta(microseconds=n)
             written.replies.append(
-                Reply.answering(group, conversation_id, reason, now + timedelta(microseconds=n), rules)
+                Reply.answering(group, conversation_id, reason, generated_at, rules, conversation.closed_at)
             )
     if written.replies:
         spans = ReplySpans.start(written.replies, {m.id: m.traceparent for m in pending if m.traceparent})

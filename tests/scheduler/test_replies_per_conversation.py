@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection, transaction
 
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.services import conversation_close, message_receive
 from scheduler.replies import replies_write_batch
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
@@ -117,13 +117,15 @@ def test_only_the_due_groups_are_answered(settings):
     assert fresh.pending is True
 
 
-def test_a_close_answers_the_waiting_group_at_once_for_closed():
+def test_a_close_answers_the_waiting_group_at_once_for_closed_and_it_fell_due_at_the_close():
     message = MessageFactory()
     conversation_close(conversation_id=message.conversation_id, event_at=EXAMPLE_TIME)
+    closed_at = Conversation.objects.get(id=message.conversation_id).closed_at
 
     [reply] = replies_answer_due(message.conversation_id)
 
     assert reply.send_reason == Message.SendReason.CLOSED
+    assert reply.due_at == closed_at < reply.timestamp
 
 
 def test_a_batch_with_nothing_pending_claims_nothing():
