@@ -1,4 +1,7 @@
+import pytest
+
 from tests.e2e.stack import Stack
+from tests.receiver import Receiver
 
 # Short windows for the stress and failure tests; the true 5 s / 6 s windows have their own stack.
 SHORT_WINDOWS = {
@@ -21,3 +24,11 @@ def started(stack: Stack):
         raise
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    """A real reply receiver (tests/receiver.py) for the module's stack; each test scripts its own conversations."""
+    receiver = Receiver().start()
+    yield receiver
+    receiver.stop()

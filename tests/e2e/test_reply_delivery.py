@@ -15,7 +15,6 @@ import pytest
 from tests.e2e.conftest import SHORT_WINDOWS, started
 from tests.e2e.stack import Stack
 from tests.helpers import metric_samples, wait_until
-from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +28,6 @@ DELIVERY = {
     "REPLY_WEBHOOK_CONCURRENCY": "4",
     "REPLY_CIRCUIT_PROBE_SECONDS": "1",
 }
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture(scope="module")

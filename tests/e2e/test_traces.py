@@ -11,7 +11,6 @@ from tests.e2e.conftest import SHORT_WINDOWS, started
 from tests.e2e.stack import Stack
 from tests.helpers import wait_until
 from tests.otlp_receiver import OtlpReceiver, traceparent_ids
-from tests.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -19,13 +18,6 @@ pytestmark = pytest.mark.e2e
 SENDER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SENDER_SPAN = "00f067aa0ba902b7"
 TIMESTAMP = "2025-06-04T14:20:00Z"
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    receiver = Receiver().start()
-    yield receiver
-    receiver.stop()
 
 
 @pytest.fixture(scope="module")
