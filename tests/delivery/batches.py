@@ -1,5 +1,7 @@
 """Helpers of the delivery tests: due replies with their deliveries opened, one batch sent, wake-ups counted."""
 
+from django.db import connection
+
 from chat.models import Message
 from delivery.models import ReplyDelivery
 from delivery.services import deliveries_send
@@ -32,3 +34,21 @@ def replies_due(settings, capture, *, conversations: int = 1, messages: int = 2)
 
 def send(wakes: Wakes | None = None):
     return deliveries_send(wake_next=wakes if wakes is not None else Wakes())
+
+
+def delivery_of(reply: Message) -> ReplyDelivery:
+    return ReplyDelivery.objects.get(pk=reply.pk)
+
+
+def seconds_until_due(reply: Message) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT extract(epoch FROM next_attempt_at - clock_timestamp()) FROM delivery_replydelivery "
+            "WHERE message_id = %s",
+            [reply.pk],
+        )
+        return float(cursor.fetchone()[0])
+
+
+def make_due(*replies: Message) -> None:
+    ReplyDelivery.objects.filter(pk__in=[r.pk for r in replies]).update(next_attempt_at=replies[0].timestamp)

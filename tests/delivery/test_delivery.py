@@ -1,7 +1,7 @@
 """Reply delivery against a real HTTP receiver on 127.0.0.1 and the real PostgreSQL (delivery.services): batches
-claimed, POSTed concurrently and settled, retries scheduled in the rows, the receiver's circuit breaker."""
+claimed, POSTed concurrently and settled, retries scheduled in the rows, an operator's retry, the checks. The
+circuit, the client and the attempt log have files of their own."""
 
-import asyncio
 import hashlib
 import hmac
 import subprocess
@@ -9,55 +9,29 @@ import sys
 import threading
 import uuid
 from datetime import timedelta
-from http import HTTPStatus
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.db import connection
-from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from chat.erasure import conversations_erase
 from chat.models import Message
-from delivery import circuit
-from delivery.circuit import Admission, circuit_pass
-from delivery.client import ReceiverAnswer, Window, retry_after_seconds
-from delivery.models import DeliveryAttempt, ReceiverCircuit, ReplyDelivery
-from delivery.queries import deliveries_claim, deliveries_due
-from delivery.selectors import ATTEMPT_LOG_SHOWN, receiver_state
+from delivery.circuit import Admission
+from delivery.models import ReceiverCircuit, ReplyDelivery
+from delivery.queries import deliveries_claim
 from delivery.services import (
     claim_seconds,
     deliveries_retry,
     deliveries_wake_due,
-    receiver_enable,
     time_limits,
 )
-from tests.delivery.batches import Wakes, replies_due, send
+from tests.delivery.batches import Wakes, delivery_of, make_due, replies_due, seconds_until_due, send
 from tests.delivery.conftest import SECRET
 from tests.e2e.stack import free_port
 from tests.factories import MessageFactory
-from tests.helpers import age_rows, metric_samples, replies_answer_due, run_in_parallel, wait_until
+from tests.helpers import age_rows, replies_answer_due, run_in_parallel, wait_until
 
 pytestmark = pytest.mark.django_db
-
-
-def delivery_of(reply: Message) -> ReplyDelivery:
-    return ReplyDelivery.objects.get(pk=reply.pk)
-
-
-def seconds_until_due(reply: Message) -> float:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT extract(epoch FROM next_attempt_at - clock_timestamp()) FROM delivery_replydelivery "
-            "WHERE message_id = %s",
-            [reply.pk],
-        )
-        return float(cursor.fetchone()[0])
-
-
-def make_due(*replies: Message) -> None:
-    ReplyDelivery.objects.filter(pk__in=[r.pk for r in replies]).update(next_attempt_at=replies[0].timestamp)
 
 
 def test_no_delivery_is_recorded_while_reply_webhook_url_is_empty(settings, django_capture_on_commit_callbacks):
@@ -192,26 +166,6 @@ def test_a_connection_refused_and_a_timeout_are_retried(delivery_on, receiver, d
     assert delivery_of(reply).attempts == 2
 
 
-def test_only_the_head_of_a_huge_answer_is_read(delivery_on, receiver, django_capture_on_commit_callbacks):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    receiver.answers = [(503, {}, "é".encode() * 50_000_000)]  # 100 MB, far beyond the socket buffers
-
-    assert send().outcomes["retry"] == 1
-
-    assert delivery_of(reply).last_error == "HTTP 503: " + "é" * 200
-    wait_until(lambda: receiver.answers_cut_short == 1, timeout=5, what="the sender hung up instead of reading 100 MB")
-
-
-def test_an_answer_whose_body_does_not_decode_is_still_read_for_its_status(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    receiver.answers = [(502, {"Content-Encoding": "gzip"}, b"not gzip at all")]
-
-    assert send().outcomes["retry"] == 1
-    assert delivery_of(reply).last_error == "HTTP 502: "
-
-
 def test_retry_after_is_honoured_when_longer_than_the_backoff(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
@@ -314,96 +268,6 @@ def test_a_full_batch_wakes_the_next_one_at_once(delivery_on, receiver, django_c
     assert (set(ids[:2]), ids[2:]) == ({str(reply.id) for reply in replies[:2]}, [str(replies[2].id)])
 
 
-def test_a_conversations_replies_go_in_order_while_other_conversations_go_alongside(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    first, other = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=2, messages=1)
-    later = MessageFactory(conversation=first.conversation)
-    age_rows(Message, [later.id], delivery_on.GROUP_WINDOW_SECONDS + 0.1)
-    with django_capture_on_commit_callbacks(execute=True):
-        [second] = replies_answer_due(first.conversation_id, wake_delivery=Wakes())
-    receiver.script(first.conversation_id, [200, 200], hold=0.5)
-
-    assert send().outcomes["delivered"] == 3
-
-    requests = receiver.received_for(first.conversation_id)
-    assert [r.json["data"]["id"] for r in requests] == [str(first.id), str(second.id)]
-    # The second waited for the first's answer; the other conversation did not wait for either.
-    assert requests[1].at - requests[0].at >= 0.5
-    [alongside] = receiver.received_for(other.conversation_id)
-    assert alongside.at < requests[0].at + 0.5
-
-
-def test_failures_in_a_row_open_the_circuit_and_stop_the_batch(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=5, messages=1)
-    receiver.default = 503
-
-    result = send()
-
-    # Sixteen may be in flight (REPLY_WEBHOOK_CONCURRENCY), but a batch opens with three (CIRCUIT_FAILURES),
-    # each failure takes a slot away, and after three it starts no more POSTs. The two left keep their attempt.
-    assert dict(result.outcomes) == {"retry": 3, "unsent": 2}
-    assert len(receiver.received) == 3
-    unsent = [delivery_of(reply) for reply in replies[3:]]
-    assert [(d.state, d.attempts, d.last_error) for d in unsent] == [("pending", 0, "")] * 2
-    assert all(seconds_until_due(reply) <= 0 for reply in replies[3:])
-    circuit = ReceiverCircuit.objects.get()
-    assert (circuit.failures, circuit.opened_at is not None, circuit.last_error) == (3, True, "HTTP 503: ok")
-
-    make_due(*replies)
-    refused = send()
-    assert (refused.admission, refused.claimed, len(receiver.received)) == (Admission.NONE, 0, 3)
-
-
-def test_an_open_circuit_sends_one_probe_per_interval_and_a_answered_probe_closes_it(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=4, messages=1)
-    receiver.default = 503
-    send()
-    assert ReceiverCircuit.objects.get().opened_at is not None
-    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)  # the probe is due
-    make_due(*replies)
-
-    probe = send()
-    assert (probe.admission, probe.claimed, probe.outcomes["retry"]) == (Admission.PROBE, 1, 1)
-    # A failed probe stays due (the circuit sets the pace, not its backoff), and the next probe waits its interval.
-    first_probe = receiver.ids()[-1]
-    assert all(seconds_until_due(reply) <= 0 for reply in replies)
-    assert send().admission is Admission.NONE
-    # The next probe takes another reply: the failed one went behind those that waited longer.
-    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)
-    assert send().admission is Admission.PROBE
-    assert receiver.ids()[-1] != first_probe
-
-    receiver.default = 200
-    ReceiverCircuit.objects.update(probe_at=replies[0].timestamp)
-    wakes = Wakes()
-    closing = send(wakes)
-    assert (closing.admission, closing.outcomes["delivered"]) == (Admission.PROBE, 1)
-    assert len(wakes) == 1  # the backlog goes out at once
-    circuit = ReceiverCircuit.objects.get()
-    assert (circuit.opened_at, circuit.probe_at, circuit.failures) == (None, None, 0)
-    assert send().outcomes["delivered"] == 3
-
-
-def test_a_client_error_neither_opens_the_circuit_nor_counts_towards_it(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=5, messages=1)
-    receiver.answers = [503, 503, 400, 503, 503]
-    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 1
-
-    result = send()
-
-    assert dict(result.outcomes) == {"retry": 4, "failed": 1}
-    circuit = ReceiverCircuit.objects.get()
-    assert (circuit.failures, circuit.opened_at) == (2, None)
-    assert len(receiver.ids()) == len(replies)
-
-
 def test_an_operator_retry_restarts_failed_deliveries_and_leaves_delivered_ones(
     delivery_on, receiver, django_capture_on_commit_callbacks
 ):
@@ -419,64 +283,6 @@ def test_an_operator_retry_restarts_failed_deliveries_and_leaves_delivered_ones(
     assert (delivery_of(failed).state, delivery_of(failed).last_error) == ("pending", "HTTP 400: ok")
     assert send().outcomes["delivered"] == 1
     assert (delivery_of(failed).attempts, delivery_of(delivered).attempts) == (2, 1)
-
-
-def test_a_batch_widens_to_its_concurrency_as_posts_are_delivered(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    delivery_on.REPLY_WEBHOOK_CONCURRENCY = 6
-    replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=20, messages=1)
-    receiver.hold = 0.2
-
-    assert send().outcomes["delivered"] == 20
-
-    # Three at first (CIRCUIT_FAILURES), one more for each answer, up to six.
-    assert receiver.most_in_flight == 6
-    starts = sorted(request.at for request in receiver.received)
-    assert starts[3] - starts[0] >= 0.2  # the fourth waited for a first answer
-
-
-def test_the_window_narrows_on_receiver_failures_to_one_and_widens_on_any_other_answer():
-    failure, delivered, refused = ReceiverAnswer(False, True), ReceiverAnswer(True, False), ReceiverAnswer(False, False)
-    window = Window(opening=3, ceiling=4)
-    sizes = []
-    for answer in [failure, failure, failure, failure, refused, delivered, delivered, delivered, delivered]:
-        window.answered(answer)
-        sizes.append(window.size)
-    assert sizes == [2, 1, 1, 1, 2, 3, 4, 4, 4]
-
-
-def test_the_windows_free_slots_follow_its_size():
-    failure, delivered = ReceiverAnswer(False, True), ReceiverAnswer(True, False)
-
-    async def scenario() -> list[int]:
-        window = Window(opening=3, ceiling=4)
-        free = []
-        for answer in [failure, failure, failure, delivered, delivered, delivered]:
-            await window.slots.acquire()  # a POST starts ...
-            window.answered(answer)  # ... and is answered
-            taken = 0
-            while not window.slots.locked():
-                await window.slots.acquire()
-                taken += 1
-            for _ in range(taken):
-                window.slots.release()
-            free.append(taken)
-        return free
-
-    # Nothing in flight after each answer: every slot of the window's size is free, never more, never none.
-    assert asyncio.run(scenario()) == [2, 1, 1, 2, 3, 4]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_only_one_of_many_delivery_processes_takes_a_due_probe(delivery_on):
-    ReceiverCircuit.objects.update_or_create(
-        id=1, defaults={"failures": 3, "opened_at": timezone.now(), "probe_at": timezone.now()}
-    )
-
-    passes = run_in_parallel(lambda: circuit_pass().admission, 6)
-
-    assert sorted(admission.value for admission in passes) == ["none"] * 5 + ["probe"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -574,23 +380,6 @@ def test_the_admin_retry_action_restarts_a_failed_delivery_and_the_list_shows_an
     assert client.get("/admin/delivery/receivercircuit/").status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("7", 7.0),
-        ("0", 0.0),
-        (None, None),
-        ("soon", None),
-        ("-3", None),
-        ("²", None),
-        ("9" * 20, None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-    ],
-)
-def test_retry_after_reads_seconds_and_http_dates(value, seconds):
-    assert retry_after_seconds(value) == seconds
-
-
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "not a url", "http://"])
 def test_a_reply_webhook_url_that_cannot_work_stops_the_start(settings, url):
     settings.REPLY_WEBHOOK_URL = url
@@ -626,103 +415,3 @@ def test_the_documented_example_receiver_accepts_a_signed_reply_and_refuses_a_fo
     [forged] = replies_due(delivery_on, django_capture_on_commit_callbacks)
     assert send().outcomes["failed"] == 1
     assert delivery_of(forged).last_error == "HTTP 401: bad signature"
-
-
-def test_every_attempt_is_logged_and_erased_with_its_conversation(
-    delivery_on, receiver, django_capture_on_commit_callbacks
-):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    receiver.answers = [503, 400]
-    send()
-    ReplyDelivery.objects.filter(pk=reply.pk).update(next_attempt_at=reply.timestamp)  # the retry is due now
-    send()
-
-    log = list(DeliveryAttempt.objects.filter(delivery=reply.pk).order_by("number"))
-    assert [(a.number, a.status, a.outcome) for a in log] == [(1, 503, "retry"), (2, 400, "failed")]
-    assert all(a.duration_ms >= 0 and a.started_at <= timezone.now() for a in log)
-    assert log[1].error == delivery_of(reply).last_error
-
-    conversations_erase([reply.conversation_id])
-
-    assert not DeliveryAttempt.objects.exists()
-
-
-def test_a_timeout_is_logged_without_a_status(delivery_on, receiver, django_capture_on_commit_callbacks):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    receiver.hold = 1.5  # past REPLY_WEBHOOK_TIMEOUT_SECONDS (1 s here)
-
-    send()
-
-    [attempt] = DeliveryAttempt.objects.filter(delivery=reply.pk)
-    assert (attempt.status, attempt.outcome, attempt.error) == (None, "retry", "no answer within 1 s")
-    assert attempt.duration_ms >= 1000
-
-
-def test_the_api_shows_a_replys_newest_attempts_only(delivery_on, receiver, api, django_capture_on_commit_callbacks):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    DeliveryAttempt.objects.bulk_create(
-        DeliveryAttempt(
-            delivery_id=reply.pk, number=n, started_at=reply.timestamp, duration_ms=5, status=503, outcome="retry"
-        )
-        for n in range(1, ATTEMPT_LOG_SHOWN + 6)
-    )
-
-    [delivery] = [
-        m["delivery"] for m in api.get(f"/conversations/{reply.conversation_id}/").json()["messages"] if m["delivery"]
-    ]
-
-    assert [attempt["number"] for attempt in delivery["log"]] == list(range(ATTEMPT_LOG_SHOWN + 5, 5, -1))
-
-
-def test_a_retry_past_give_up_at_is_logged_as_failed(delivery_on, receiver, django_capture_on_commit_callbacks):
-    [reply] = replies_due(delivery_on, django_capture_on_commit_callbacks)
-    ReplyDelivery.objects.filter(pk=reply.pk).update(give_up_at=timezone.now() - timedelta(seconds=1))
-    receiver.answers = [503]
-
-    send()
-
-    [attempt] = DeliveryAttempt.objects.filter(delivery=reply.pk)
-    assert (attempt.status, attempt.outcome, delivery_of(reply).state) == (503, "failed", "failed")
-
-
-def test_a_410_disables_the_receiver_until_an_operator_enables_it(
-    delivery_on, receiver, api, admin_user, django_capture_on_commit_callbacks
-):
-    replies = replies_due(delivery_on, django_capture_on_commit_callbacks, conversations=7, messages=1)
-    opening = circuit.CIRCUIT_FAILURES  # a batch's POSTs in flight at first (3 in these tests)
-    receiver.answers = [410] * opening  # the 410s stop the batch there
-    receiver.hold = 0.3  # they all start before the first answer
-
-    send()
-
-    assert len(receiver.received) == opening
-    assert {delivery_of(reply).state for reply in replies} == {"pending"}
-    assert sorted(delivery_of(reply).attempts for reply in replies) == [0] * (7 - opening) + [1] * opening
-    assert {(a.status, a.outcome) for a in DeliveryAttempt.objects.all()} == {(410, "retry")}
-    assert receiver_state().disabled_at is not None
-    assert deliveries_due(book_ahead=2.0) is False  # nothing is due while it is disabled: no job is woken
-    assert send().admission is Admission.NONE
-    assert len(receiver.received) == opening
-    health = api.get("/healthz").json()
-    assert (health["checks"]["receiver"]["circuit"], health["warnings"]) == ("disabled", ["receiver"])
-    assert metric_samples(api.get("/metrics").content.decode())[("realmate_receiver_disabled", ())] == 1
-
-    assert api.post("/api/receiver/enable/").status_code == HTTPStatus.UNAUTHORIZED
-    api.force_authenticate(admin_user, token=Token.objects.create(user=admin_user))
-    wakes = Wakes()
-    with django_capture_on_commit_callbacks(execute=True):
-        assert receiver_enable(wake=wakes) is True
-    assert len(wakes) == 1
-
-    assert send().outcomes["delivered"] == 7
-    assert receiver_state().disabled_at is None
-    assert api.post("/api/receiver/enable/").json() == {"was_disabled": False}
-
-
-def test_enabling_the_receiver_needs_the_permission(api, django_user_model):
-    user = django_user_model.objects.create_user("reader")
-    api.force_authenticate(user, token=Token.objects.create(user=user))
-
-    response = api.post("/api/receiver/enable/")
-
-    assert (response.status_code, response.json()["code"]) == (HTTPStatus.FORBIDDEN, "permission_denied")
