@@ -49,6 +49,7 @@ from core.signing import secrets_list, signature_for
 from delivery.selectors import replies_deliveries_load
 from delivery.services import receiver_enable
 from delivery.tasks import deliveries_send_enqueue
+from scheduler.selectors import sweep_interval_seconds
 
 WebhookService = Callable[..., "ConversationDetail | MessageReceipt"]
 
@@ -216,7 +217,19 @@ class ServiceConfigApi(APIView):
 
     @extend_schema(summary="Timing rules in force", responses=ServiceConfigSerializer)
     def get(self, request: Request) -> Response:
-        return Response(ServiceConfigSerializer(settings).data)
+        return Response(ServiceConfigSerializer(service_config()).data)
+
+
+def service_config() -> dict:
+    """The settings of the timing rules, and the sweep's interval in force (the admin's, when it set one)."""
+    return {
+        "group_window_seconds": settings.GROUP_WINDOW_SECONDS,
+        "orphan_ttl_seconds": settings.ORPHAN_TTL_SECONDS,
+        "sweep_interval_seconds": sweep_interval_seconds(),
+        "max_group_wait_seconds": settings.MAX_GROUP_WAIT_SECONDS,
+        "max_group_messages": settings.MAX_GROUP_MESSAGES,
+        "bot_pause_seconds": settings.BOT_PAUSE_SECONDS,
+    }
 
 
 class ConversationPagination(CursorPagination):

@@ -20,7 +20,6 @@ from core.serializer_fields import (
 )
 from core.uuid_prefix import uuid_prefix_range
 from delivery.serializers import DeliverySerializer
-from scheduler.selectors import sweep_interval_seconds
 
 MAX_CONTENT_LENGTH = 65536
 # PAUSE_BOT's `seconds`: a second to a week.
@@ -248,19 +247,14 @@ class ConversationListQuerySerializer(serializers.Serializer):
 
 
 class ServiceConfigSerializer(serializers.Serializer):
-    """The timing rules in force, read from the settings of the same names; the sweep's interval is the one the
-    admin set, when it did."""
+    """The timing rules in force (api.apis.service_config)."""
 
-    group_window_seconds = serializers.FloatField(source="GROUP_WINDOW_SECONDS")
-    orphan_ttl_seconds = serializers.FloatField(source="ORPHAN_TTL_SECONDS")
-    sweep_interval_seconds = serializers.SerializerMethodField()
-    max_group_wait_seconds = serializers.FloatField(source="MAX_GROUP_WAIT_SECONDS")
-    max_group_messages = serializers.IntegerField(source="MAX_GROUP_MESSAGES")
-    bot_pause_seconds = serializers.FloatField(source="BOT_PAUSE_SECONDS")
-
-    @extend_schema_field(serializers.FloatField())
-    def get_sweep_interval_seconds(self, settings) -> float:
-        return sweep_interval_seconds()
+    group_window_seconds = serializers.FloatField()
+    orphan_ttl_seconds = serializers.FloatField()
+    sweep_interval_seconds = serializers.FloatField()
+    max_group_wait_seconds = serializers.FloatField()
+    max_group_messages = serializers.IntegerField()
+    bot_pause_seconds = serializers.FloatField()
 
 
 class MessageReceiptSerializer(serializers.Serializer):

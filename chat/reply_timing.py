@@ -20,7 +20,7 @@ class GroupRules:
     @property
     def first_due_after(self) -> timedelta:
         """No group falls due on time alone before its first message is this old: the lower bound a conversation's
-        reply_due_at takes when a group starts (scheduler.grouping.open_group_due_at of a one-message group).
+        reply_due_at takes when a group starts (scheduler.grouping.open_group_due of a one-message group).
         chat.queries says it in SQL (OWN_FIRST_DUE_AFTER); tests hold the two equal."""
         return min(self.window, self.max_wait)
 

@@ -1,6 +1,6 @@
 """The one rule that decides replies: how pending messages split into groups, when a group is due, what its
 reply says. A conversation's reply_due_at only says when to look again (a lower bound: chat stores it as messages
-arrive, a batch from open_group_due_at); every decision is made here, in Python."""
+arrive, a batch from open_group_due); every decision is made here, in Python."""
 
 import uuid
 from datetime import datetime
@@ -46,46 +46,40 @@ def message_groups_split(messages: list[Arrival], rules: GroupRules) -> list[tup
     return list(zip(groups, [*ended, None], strict=True)) if groups else []
 
 
-def open_group_reason(group: list[Arrival], now: datetime, closed: bool, rules: GroupRules) -> str | None:
-    """Why the newest group is answered now, or None when it must wait: it asked for a person, full, quiet for the
-    window, its first message waited max_wait, or its conversation closed."""
+def reason_moments(group: list[Arrival], closed_at: datetime | None, rules: GroupRules) -> dict[str, datetime]:
+    """When each reason that applies would make `group` due: the message that asked for a person or filled it (its
+    arrival), the window of quiet after its last message, its first message's max_wait, its conversation's close
+    (`closed_at`; a message attached after the close, at its arrival). In the order that breaks ties."""
+    last = group[-1].received_at
+    moments = {}
     if group[-1].handoff:
-        return Message.SendReason.HANDOFF
+        moments[Message.SendReason.HANDOFF] = last
     if len(group) >= rules.max_messages:
-        return Message.SendReason.MAX_MESSAGES
-    if now - group[-1].received_at >= rules.window:
-        return Message.SendReason.QUIET
-    if now - group[0].received_at >= rules.max_wait:
-        return Message.SendReason.MAX_WAIT
-    if closed:
-        return Message.SendReason.CLOSED
-    return None
+        moments[Message.SendReason.MAX_MESSAGES] = last
+    moments[Message.SendReason.QUIET] = last + rules.window
+    moments[Message.SendReason.MAX_WAIT] = group[0].received_at + rules.max_wait
+    if closed_at is not None:
+        moments[Message.SendReason.CLOSED] = max(closed_at, last)
+    return moments
 
 
-def open_group_due_at(group: list[Arrival], closed: bool, rules: GroupRules) -> datetime:
-    """When open_group_reason stops being None: derived from it, so the wake-up and the decision cannot disagree.
-    The reason can only change at the group's last arrival, at the end of its window or at its max_wait."""
-    instants = sorted(
-        [group[-1].received_at, group[-1].received_at + rules.window, group[0].received_at + rules.max_wait]
-    )
-    return next(instant for instant in instants if open_group_reason(group, instant, closed, rules) is not None)
+def open_group_due(group: list[Arrival], closed_at: datetime | None, rules: GroupRules) -> tuple[datetime, str]:
+    """When the newest group falls due, and why: the reason whose moment comes first (None for `closed_at`: its
+    conversation is open). A reply batch decides by it, and sets the conversation's next moment from it, so the
+    wake-up and the decision cannot disagree."""
+    reason, due = min(reason_moments(group, closed_at, rules).items(), key=lambda item: item[1])
+    return due, reason
 
 
-def group_due_at(
-    group: list[Arrival], reason: str, rules: GroupRules, answered_at: datetime, closed_at: datetime | None = None
-) -> datetime:
-    """When an answered group fell due by the reason its reply carries, for the message's timeline: the message
-    that asked for a person or filled it, the end of its window of quiet, its first message's max_wait; for a
-    conversation that closed, the close (`closed_at`), or the group's last arrival when that came later (a parked
-    message attached after the close). Never after `answered_at`."""
-    due = {
-        Message.SendReason.HANDOFF: group[-1].received_at,
-        Message.SendReason.MAX_MESSAGES: group[-1].received_at,
-        Message.SendReason.QUIET: group[-1].received_at + rules.window,
-        Message.SendReason.MAX_WAIT: group[0].received_at + rules.max_wait,
-        Message.SendReason.CLOSED: max(closed_at or answered_at, group[-1].received_at),
-    }[reason]
-    return min(due, answered_at)
+def open_group_reason(group: list[Arrival], now: datetime, closed_at: datetime | None, rules: GroupRules) -> str | None:
+    """Why the newest group is answered at `now`, or None when it must wait."""
+    due, reason = open_group_due(group, closed_at, rules)
+    return reason if due <= now else None
+
+
+def group_due_at(group: list[Arrival], reason: str, closed_at: datetime | None, rules: GroupRules) -> datetime:
+    """When an answered group fell due by the reason its reply carries, for the message's timeline."""
+    return reason_moments(group, closed_at, rules)[reason]
 
 
 def reply_content(group: list[Arrival]) -> str:

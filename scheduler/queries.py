@@ -20,17 +20,16 @@ if TYPE_CHECKING:
 
 
 class Claimed(NamedTuple):
-    """A claimed conversation: its status (and when it closed) and its own reply rules (None: the service's)."""
+    """A claimed conversation: when it closed (None: it is open) and its own reply rules (None: the service's)."""
 
-    status: str
     closed_at: datetime | None
     window_seconds: float | None
     max_wait_seconds: float | None
     max_messages: int | None
 
 
-# Claimed's fields, as Conversation's columns.
-CLAIMED_FIELDS = ("status", "closed_at", "reply_window_seconds", "reply_max_wait_seconds", "reply_max_messages")
+# Claimed's fields, as Conversation's columns, in the same order.
+CLAIMED_FIELDS = ("closed_at", "reply_window_seconds", "reply_max_wait_seconds", "reply_max_messages")
 
 # Named so the benchmarks can print its plan. The conversations whose moment has come, longest due first, locked
 # without waiting for those a webhook or another batch holds; the database clock read after the lock.

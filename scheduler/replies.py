@@ -27,14 +27,7 @@ from core.clock import database_now
 from core.jobs import enqueue_safely
 from delivery.services import DeliveryWake, reply_deliveries_open
 from scheduler import queries
-from scheduler.grouping import (
-    Arrival,
-    group_due_at,
-    message_groups_split,
-    open_group_due_at,
-    open_group_reason,
-    reply_content,
-)
+from scheduler.grouping import Arrival, group_due_at, message_groups_split, open_group_due, reply_content
 from scheduler.reply_spans import ReplySpans
 
 logger = logging.getLogger(__name__)
@@ -70,7 +63,7 @@ class Reply:
         reason: str,
         generated_at: datetime,
         rules: GroupRules,
-        closed_at: datetime | None = None,
+        closed_at: datetime | None,
     ) -> "Reply":
         return cls(
             id=uuid.uuid4(),
@@ -78,7 +71,7 @@ class Reply:
             content=reply_content(group),
             generated_at=generated_at,
             send_reason=reason,
-            due_at=group_due_at(group, reason, rules, generated_at, closed_at),
+            due_at=group_due_at(group, reason, closed_at, rules),
             answers=tuple(message.id for message in group),
             lag=(generated_at - group[-1].received_at).total_seconds(),
         )
@@ -177,15 +170,14 @@ def _groups_answer(
     due_at: dict[uuid.UUID, datetime | None] = dict.fromkeys(claimed)
     for conversation_id, messages in groupby(pending, key=attrgetter("conversation_id")):
         conversation = claimed[conversation_id]
-        closed = conversation.status == Conversation.Status.CLOSED
         rules = defaults.overridden(
             conversation.window_seconds, conversation.max_wait_seconds, conversation.max_messages
         )
         groups = message_groups_split(list(messages), rules)
         newest, _ = groups.pop()
-        reason = open_group_reason(newest, now, closed, rules)
-        if reason is None:
-            due_at[conversation_id] = open_group_due_at(newest, closed, rules)
+        due, reason = open_group_due(newest, conversation.closed_at, rules)
+        if due > now:
+            due_at[conversation_id] = due
         else:
             groups.append((newest, reason))
         for n, (group, reason) in enumerate(groups):

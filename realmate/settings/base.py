@@ -78,7 +78,7 @@ DATABASES["default"].setdefault("OPTIONS", {})
 # psycopg 3 with server-side binding: parameters travel apart from the SQL, and psycopg prepares a statement by
 # itself once a connection has run it `prepare_threshold` times, the ORM's queries and raw SQL alike. Django
 # turns that off unless told (prepare_threshold None, for transaction-mode poolers); psycopg's own default is 5.
-# Prepared, a NEW_MESSAGE service call costs about 40 % less (bench/README.md, "Measured in-process").
+# Preparing pays off on the hot statements (bench/README.md, "Measured in-process").
 DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
 DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", env.int("DB_PREPARE_THRESHOLD", default=5))
 # Fail fast when PostgreSQL is unreachable so the webhook can answer 503 instead of hanging.

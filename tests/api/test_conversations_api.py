@@ -248,10 +248,14 @@ def test_config_reports_the_timing_rules(api, settings):
     }
 
 
-def test_config_reports_the_sweep_interval_the_admin_set(api):
+def test_config_reports_the_sweep_interval_the_admin_set_in_one_query(api, django_assert_num_queries):
     call_command("setup_periodic_tasks")
     PeriodicTask.objects.filter(name=SWEEP_TASK_NAME).update(
         interval=IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
     )
 
-    assert api.get("/api/config/").json()["sweep_interval_seconds"] == 30.0
+    with django_assert_num_queries(1):
+        response = api.get("/api/config/")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["sweep_interval_seconds"] == 30.0

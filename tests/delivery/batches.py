@@ -1,4 +1,5 @@
-"""Helpers of the delivery tests: due replies with their deliveries opened, one batch sent, wake-ups counted."""
+"""Helpers of the delivery tests: due replies with their deliveries opened, one batch sent, wake-ups counted, a
+reply's delivery row read, how soon it is due, made due now."""
 
 from django.db import connection
 

@@ -12,9 +12,7 @@ from delivery.circuit import Admission, circuit_pass
 from delivery.models import DeliveryAttempt, ReceiverCircuit
 from delivery.queries import deliveries_due
 from delivery.selectors import receiver_state
-from delivery.services import (
-    receiver_enable,
-)
+from delivery.services import receiver_enable
 from tests.delivery.batches import Wakes, delivery_of, make_due, replies_due, seconds_until_due, send
 from tests.helpers import metric_samples, run_in_parallel
 

@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from delivery.models import ReplyDelivery
-from tests.delivery.test_delivery import delivery_of, replies_due, send
+from tests.delivery.batches import delivery_of, replies_due, send
 from tests.receiver import Received
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,6 @@ import pytest
 
 from tests.e2e.conftest import running_stack
 from tests.e2e.stack import ROOT
-from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -16,24 +15,21 @@ WINDOW_SECONDS = "3"
 
 
 @pytest.fixture(scope="module")
-def stack():
+def stack(receiver):
     if not (ROOT / "frontend" / "dist" / "index.html").exists():
         pytest.fail("frontend/dist is missing: scripts/build_frontend.sh runs before the tests (make test)")
-    receiver = Receiver().start()  # reply delivery on: the timeline shows the attempts
-    try:
-        yield from running_stack(
-            "ui",
-            env={
-                "GROUP_WINDOW_SECONDS": WINDOW_SECONDS,
-                "ORPHAN_TTL_SECONDS": "6",
-                "SWEEP_INTERVAL_SECONDS": "0.5",
-                "REPLY_WEBHOOK_URL": receiver.url,
-                "REPLY_WEBHOOK_SECRET": "ui-reply-secret",
-            },
-            deliverers=1,
-        )
-    finally:
-        receiver.stop()
+    # Reply delivery on: the timeline shows the attempts.
+    yield from running_stack(
+        "ui",
+        env={
+            "GROUP_WINDOW_SECONDS": WINDOW_SECONDS,
+            "ORPHAN_TTL_SECONDS": "6",
+            "SWEEP_INTERVAL_SECONDS": "0.5",
+            "REPLY_WEBHOOK_URL": receiver.url,
+            "REPLY_WEBHOOK_SECRET": "ui-reply-secret",
+        },
+        deliverers=1,
+    )
 
 
 def test_ui_shows_a_burst_answered_once_and_the_conversation_closed(stack, tmp_path):

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.reply_timing import GroupRules
-from scheduler.grouping import group_due_at, message_groups_split, open_group_due_at, open_group_reason
+from scheduler.grouping import group_due_at, message_groups_split, open_group_due, open_group_reason
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -62,18 +62,34 @@ def test_no_group_breaks_its_rules(messages, rules):
 @given(arrivals_strategy, rules_strategy)
 def test_an_ended_group_fell_due_no_later_than_the_arrival_that_ended_it(messages, rules):
     groups = message_groups_split(messages, rules)
-    later = START + timedelta(days=1)
 
     for (group, reason), (following, _) in zip(groups, groups[1:], strict=False):
-        assert group[-1].received_at <= group_due_at(group, reason, rules, later) <= following[0].received_at
+        assert group[-1].received_at <= group_due_at(group, reason, None, rules) <= following[0].received_at
 
 
-@given(arrivals_strategy, rules_strategy)
-def test_an_open_group_is_due_exactly_from_its_due_moment(messages, rules):
+@given(arrivals_strategy, rules_strategy, st.one_of(st.none(), st.integers(-50, 400)))
+def test_an_open_group_is_due_from_its_earliest_reason_and_not_a_moment_before(messages, rules, close_tenths):
+    """Whichever comes first, the close included (from before the group's first message to well after its last),
+    makes the group due, and names the reason; a microsecond earlier it waits, unless it was due on arrival."""
     group, _ = message_groups_split(messages, rules)[-1]
-    due = open_group_due_at(group, False, rules)
+    closed_at = None if close_tenths is None else group[0].received_at + timedelta(seconds=close_tenths / 10)
 
-    assert open_group_reason(group, due, False, rules) is not None
-    assert (
-        open_group_reason(group, due - timedelta(microseconds=1), False, rules) is None or due == group[-1].received_at
-    )
+    due, reason = open_group_due(group, closed_at, rules)
+
+    assert open_group_reason(group, due, closed_at, rules) == reason
+    assert group_due_at(group, reason, closed_at, rules) == due
+    assert due >= group[-1].received_at
+    before = due - timedelta(microseconds=1)
+    assert open_group_reason(group, before, closed_at, rules) is None or due == group[-1].received_at
+
+
+def test_a_close_before_the_quiet_came_is_the_reason_however_late_the_batch_runs():
+    rules = GroupRules(window=timedelta(seconds=5), max_wait=timedelta(seconds=60), max_messages=10)
+    group = arrivals([(0, False), (10, False)])  # the second message 1 s after the first
+    closed_at = group[-1].received_at + timedelta(seconds=4)
+
+    much_later = group[-1].received_at + timedelta(seconds=30)
+
+    assert open_group_reason(group, much_later, closed_at, rules) == "closed"
+    assert open_group_due(group, closed_at, rules) == (closed_at, "closed")
+    assert open_group_reason(group, much_later, closed_at + timedelta(seconds=2), rules) == "quiet"

@@ -13,7 +13,7 @@ from chat.models import Conversation, Message
 from chat.reply_timing import GroupRules, group_rules
 from chat.services import conversation_close, message_receive
 from core.clock import database_now
-from scheduler.grouping import open_group_due_at, open_group_reason
+from scheduler.grouping import open_group_due, open_group_reason
 from scheduler.replies import FAILING_POSTPONE_SECONDS, replies_write_batch
 from scheduler.services import WAKE_MARGIN, WAKE_STEP, replies_answer, sweep_run
 from tests.factories import EXAMPLE_TIME, ConversationFactory, MessageFactory
@@ -162,7 +162,7 @@ def test_the_moment_a_message_sets_is_the_rules_due_time_of_a_one_message_group(
     for window, max_wait in [(5, 60), (5, 3), (0.5, 0.5)]:
         rules = GroupRules(timedelta(seconds=window), timedelta(seconds=max_wait), max_messages=50)
         one = [Message(received_at=EXAMPLE_TIME)]
-        assert open_group_due_at(one, False, rules) == EXAMPLE_TIME + rules.first_due_after
+        assert open_group_due(one, None, rules)[0] == EXAMPLE_TIME + rules.first_due_after
 
 
 def test_a_message_after_its_conversations_moment_leaves_it_and_the_next_batch_answers_in_turn(settings):
@@ -332,11 +332,12 @@ def test_a_reply_job_that_answered_everything_asks_for_nothing(settings):
 def test_the_due_time_is_where_the_rule_turns(arrivals, closed):
     rules = GroupRules(window=timedelta(seconds=5), max_wait=timedelta(seconds=10), max_messages=5)
     group = [Message(received_at=EXAMPLE_TIME + timedelta(seconds=s)) for s in arrivals]
+    closed_at = group[-1].received_at + timedelta(seconds=1) if closed else None
 
-    due_at = open_group_due_at(group, closed, rules)
+    due_at, reason = open_group_due(group, closed_at, rules)
 
-    assert open_group_reason(group, due_at, closed, rules) is not None
+    assert open_group_reason(group, due_at, closed_at, rules) == reason
     assert (
         due_at == group[-1].received_at
-        or open_group_reason(group, due_at - timedelta(microseconds=1), closed, rules) is None
+        or open_group_reason(group, due_at - timedelta(microseconds=1), closed_at, rules) is None
     )

@@ -117,6 +117,16 @@ def test_only_the_due_groups_are_answered(settings):
     assert fresh.pending is True
 
 
+def test_a_message_attached_after_the_close_fell_due_at_its_arrival():
+    conversation = ConversationFactory(status=Conversation.Status.CLOSED, closed_at=EXAMPLE_TIME)
+    message = MessageFactory(conversation=conversation)  # received now, after the close
+
+    [reply] = replies_answer_due(conversation.id)
+
+    assert reply.send_reason == Message.SendReason.CLOSED
+    assert reply.due_at == message.received_at > EXAMPLE_TIME
+
+
 def test_a_close_answers_the_waiting_group_at_once_for_closed_and_it_fell_due_at_the_close():
     message = MessageFactory()
     conversation_close(conversation_id=message.conversation_id, event_at=EXAMPLE_TIME)
