@@ -41,15 +41,6 @@ class ReceiverAnswer:
 
 
 @dataclass(frozen=True)
-class Pace:
-    """The batch's POST slots under REPLY_WEBHOOK_RATE (delivery.pace): the first at `first` (time.monotonic()),
-    then one every `interval` seconds."""
-
-    first: float
-    interval: float
-
-
-@dataclass(frozen=True)
 class Post:
     """One reply to POST: its body and headers, and the conversation it belongs to (its order key)."""
 
@@ -67,15 +58,14 @@ def replies_post(
     timeout: float,
     send_for: float,
     keep_sending: Callable[[ReceiverAnswer], bool],
-    pace: Pace | None = None,
+    slots: "Slots | None" = None,
 ) -> list[ReceiverAnswer | None]:
     """POST every reply, `opening` in flight at first, up to `concurrency` as answers come (Window); a
-    conversation's replies one after another, in the given order; with `pace`, each at its slot (Slots). No POST
+    conversation's replies one after another, in the given order; with `slots` (a rate), each at its slot. No POST
     starts once `keep_sending` has said False for an answer, or after `send_for` seconds: those replies come back as
     None (not sent). Never raises for the receiver's sake."""
-    now = time.monotonic()
-    slots = Slots(pace.first, pace.interval) if pace else None
-    return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, now + send_for, keep_sending, slots))
+    send_until = time.monotonic() + send_for
+    return asyncio.run(_posts_send(url, posts, concurrency, opening, timeout, send_until, keep_sending, slots))
 
 
 async def _posts_send(
@@ -140,9 +130,9 @@ class Window:
 
 
 class Slots:
-    """The moments a paced batch may start its POSTs: one every `interval` seconds from `first`, taken in the order
-    asked. A slot missed (every POST in flight was slow) is not made up with a burst: the next is `interval` after
-    the moment it was asked for."""
+    """The moments a paced batch may start its POSTs (REPLY_WEBHOOK_RATE, delivery.pace): one every `interval`
+    seconds from `first` (time.monotonic()), taken in the order asked. A slot missed (every POST in flight was slow)
+    is not made up with a burst: the next is `interval` after the moment it was asked for."""
 
     def __init__(self, first: float, interval: float) -> None:
         self.next = first

@@ -56,16 +56,16 @@ def pace_room(send_window: float) -> int | None:
 
 
 def pace_book(count: int) -> Booking:
-    """Inside the same transaction, the row locked: book `count` slots after the ones booked so far."""
+    """Inside pace_room's transaction, the row it made sure of locked: book `count` slots after the ones booked so
+    far."""
     rate = pace_rate()
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            INSERT INTO delivery_receivercircuit AS c (id, failures, last_error, paced_until)
-            VALUES (1, 0, '', clock_timestamp() + make_interval(secs => %(seconds)s))
-            ON CONFLICT (id) DO UPDATE
-            SET paced_until = greatest(c.paced_until, clock_timestamp()) + make_interval(secs => %(seconds)s)
-            RETURNING extract(epoch FROM c.paced_until - clock_timestamp())
+            UPDATE delivery_receivercircuit
+            SET paced_until = greatest(paced_until, clock_timestamp()) + make_interval(secs => %(seconds)s)
+            WHERE id = 1
+            RETURNING extract(epoch FROM paced_until - clock_timestamp())
             """,
             {"seconds": count / rate},
         )

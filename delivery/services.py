@@ -158,7 +158,7 @@ def deliveries_send(*, wake_next: DeliveryWake) -> DeliveryBatchResult:
         timeout=settings.REPLY_WEBHOOK_TIMEOUT_SECONDS,
         send_for=SEND_WINDOW_SECONDS,
         keep_sending=run.keep_sending,
-        pace=booking and client.Pace(booking.first, booking.interval),
+        slots=booking and client.Slots(booking.first, booking.interval),
     )
     outcomes = [_outcome(reply, answer, probing=probing) for reply, answer in zip(claimed, answers, strict=True)]
     with transaction.atomic():
